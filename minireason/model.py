@@ -1,0 +1,473 @@
+"""A compact decoder-only transformer that loads and saves Hugging Face checkpoints.
+
+One module covers the three families the paper and our toy world use:
+
+    family        q/k/v bias   q/k RMSNorm   RoPE scaling      typical model
+    qwen2         yes          no            none              Qwen2.5-Math-1.5B, Qwen2.5-0.5B-Instruct
+    qwen3         config       yes           none              Qwen3-0.6B
+    llama         config       no            none or llama3    Llama 3.2, SmolLM2, our toy models
+
+Every block is pre-norm:  h = x + Attn(RMSNorm(x));  out = h + MLP(RMSNorm(h)),
+with grouped-query attention through `F.scaled_dot_product_attention`, rotary position
+embeddings (RoPE) and a SwiGLU MLP:  MLP(x) = W_down (silu(W_gate x) * (W_up x)).
+
+Parameter names equal transformers' names, so a `model.safetensors` file written here loads in
+`transformers` and the other way round. `load_pretrained` reads single-file and sharded folders;
+`save_pretrained` writes `config.json` + `model.safetensors`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+SUPPORTED_MODEL_TYPES = ("qwen2", "qwen3", "llama")
+ARCHITECTURES = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "llama": "LlamaForCausalLM"}
+
+
+class ModelLoadError(ValueError):
+    """A model folder, its config or its weights are not what we can load."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Config
+
+
+@dataclass
+class ModelConfig:
+    model_type: str = "llama"
+    vocab_size: int = 32
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 16
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+    rope_scaling: dict | None = None  # None, or {"rope_type": "llama3", "factor": ..., ...}
+    max_position_embeddings: int = 2048
+    tie_word_embeddings: bool = True
+    qkv_bias: bool = False  # bias on q/k/v projections (always on for qwen2)
+    o_bias: bool = False  # bias on the output projection (llama/qwen3 `attention_bias`)
+    mlp_bias: bool = False
+    qk_norm: bool = False  # per-head RMSNorm on q and k before RoPE (qwen3)
+    bos_token_id: int | None = None
+    eos_token_id: int | list[int] | None = None
+    pad_token_id: int | None = None
+    extra: dict = field(default_factory=dict, repr=False)  # keys we keep but do not use
+
+    @staticmethod
+    def from_hf_dict(raw: dict, source: str = "config.json") -> "ModelConfig":
+        """Read a transformers `config.json` dict (old `rope_theta`/`rope_scaling` or new `rope_parameters`)."""
+        model_type = raw.get("model_type")
+        if model_type not in SUPPORTED_MODEL_TYPES:
+            raise ModelLoadError(
+                f"{source}: unsupported model_type {model_type!r}; expected one of {', '.join(SUPPORTED_MODEL_TYPES)}"
+            )
+        try:
+            hidden, n_heads = int(raw["hidden_size"]), int(raw["num_attention_heads"])
+            rope = dict(raw.get("rope_parameters") or {})  # transformers >= 5
+            old_scaling = raw.get("rope_scaling")  # checkpoints in the wild
+            if old_scaling:
+                rope.update(old_scaling)
+            rope_theta = float(raw.get("rope_theta", rope.get("rope_theta", 10000.0)))
+            rope_type = rope.get("rope_type", rope.get("type", "default"))
+            if rope_type == "default":
+                rope_scaling = None
+            elif rope_type == "llama3":
+                rope_scaling = {
+                    "rope_type": "llama3",
+                    **{k: float(rope[k]) for k in ("factor", "low_freq_factor", "high_freq_factor")},
+                    "original_max_position_embeddings": int(rope["original_max_position_embeddings"]),
+                }
+            else:
+                raise ModelLoadError(
+                    f"{source}: unsupported rope_scaling type {rope_type!r}; expected none ('default') or 'llama3'"
+                )
+            attention_bias = bool(raw.get("attention_bias", False))
+            known = {
+                "model_type": model_type,
+                "vocab_size": int(raw["vocab_size"]),
+                "hidden_size": hidden,
+                "intermediate_size": int(raw["intermediate_size"]),
+                "num_hidden_layers": int(raw["num_hidden_layers"]),
+                "num_attention_heads": n_heads,
+                "num_key_value_heads": int(raw.get("num_key_value_heads") or n_heads),
+                "head_dim": int(raw.get("head_dim") or hidden // n_heads),
+                "rms_norm_eps": float(raw.get("rms_norm_eps", 1e-6)),
+                "rope_theta": rope_theta,
+                "rope_scaling": rope_scaling,
+                "max_position_embeddings": int(raw.get("max_position_embeddings", 2048)),
+                "tie_word_embeddings": bool(raw.get("tie_word_embeddings", model_type != "llama")),
+                "qkv_bias": True if model_type == "qwen2" else attention_bias,
+                "o_bias": False if model_type == "qwen2" else attention_bias,
+                "mlp_bias": bool(raw.get("mlp_bias", False)),
+                "qk_norm": model_type == "qwen3",
+                "bos_token_id": raw.get("bos_token_id"),
+                "eos_token_id": raw.get("eos_token_id"),
+                "pad_token_id": raw.get("pad_token_id"),
+            }
+        except KeyError as e:
+            raise ModelLoadError(f"{source}: missing required key {e.args[0]!r}") from None
+        except (TypeError, ValueError) as e:
+            if isinstance(e, ModelLoadError):
+                raise
+            raise ModelLoadError(f"{source}: bad value ({e})") from None
+        if known["num_attention_heads"] % known["num_key_value_heads"]:
+            raise ModelLoadError(
+                f"{source}: num_attention_heads ({n_heads}) must be a multiple of num_key_value_heads "
+                f"({known['num_key_value_heads']})"
+            )
+        if raw.get("use_sliding_window"):
+            raise ModelLoadError(f"{source}: use_sliding_window=true is not supported")
+        extra = {k: v for k, v in raw.items() if k not in known and k not in _DERIVED_KEYS}
+        return ModelConfig(**known, extra=extra)
+
+    def to_hf_dict(self) -> dict:
+        """The `config.json` transformers reads for this family (old-style rope keys, read by v4 and v5)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("extra", "qkv_bias", "o_bias", "qk_norm")}
+        d["architectures"] = [ARCHITECTURES[self.model_type]]
+        d["hidden_act"] = "silu"
+        if self.model_type != "qwen2":
+            d["attention_bias"] = self.o_bias
+        if self.rope_scaling is None:
+            del d["rope_scaling"]
+        return {**self.extra, **d}
+
+
+# Keys of config.json that we derive ourselves when writing, so we do not carry stale copies.
+_DERIVED_KEYS = {"architectures", "hidden_act", "attention_bias", "rope_parameters", "rope_scaling", "rope_theta",
+                 "quantization_config", "transformers_version", "dtype", "torch_dtype"}
+
+
+def read_config(model_dir: str | os.PathLike) -> ModelConfig:
+    path = Path(model_dir) / "config.json"
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: no config.json in the model folder")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ModelLoadError(f"{path}: malformed JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object")
+    return ModelConfig.from_hf_dict(raw, source=str(path))
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers
+
+
+class RMSNorm(nn.Module):
+    """y = w * x / sqrt(mean(x^2) + eps), computed in fp32 then cast back."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x32.to(x.dtype)
+
+
+def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
+    """theta_i = base^(-2i/d) for i < d/2, optionally rescaled with Llama 3's frequency-dependent rule."""
+    d = cfg.head_dim
+    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+    if cfg.rope_scaling is None:
+        return inv_freq
+    # Llama 3: long wavelengths (> original_ctx / low_freq_factor) are divided by `factor`, short ones
+    # (< original_ctx / high_freq_factor) kept, and the band between interpolated smoothly.
+    s = cfg.rope_scaling
+    factor, lo, hi, ctx = s["factor"], s["low_freq_factor"], s["high_freq_factor"], s["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv_freq
+    scaled = torch.where(wavelen > ctx / lo, inv_freq / factor, inv_freq)
+    smooth = (ctx / wavelen - lo) / (hi - lo)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= ctx / hi) & (wavelen <= ctx / lo)
+    return torch.where(medium, smoothed, scaled)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x_i, x_{i+d/2}) by angle pos*theta_i:  x*cos + rotate_half(x)*sin."""
+    return x * cos + rotate_half(x) * sin
+
+
+class KVCacheLike(Protocol):
+    """What a layer needs from a KV cache (see `sampler.KVCache`)."""
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.layer, self.n_heads, self.n_kv, self.head_dim = layer, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.q_proj = nn.Linear(cfg.hidden_size, self.n_heads * self.head_dim, bias=cfg.qkv_bias)
+        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=cfg.qkv_bias)
+        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=cfg.qkv_bias)
+        self.o_proj = nn.Linear(self.n_heads * self.head_dim, cfg.hidden_size, bias=cfg.o_bias)
+        if cfg.qk_norm:
+            self.q_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
+            self.k_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
+
+    def forward(self, x, cos, sin, mask, kv_cache):
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim)
+        k = self.k_proj(x).view(B, T, self.n_kv, self.head_dim)
+        v = self.v_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
+        if hasattr(self, "q_norm"):
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = apply_rope(q.transpose(1, 2), cos, sin)  # (B, heads, T, head_dim)
+        k = apply_rope(k.transpose(1, 2), cos, sin)
+        if kv_cache is not None:
+            k, v = kv_cache.update(self.layer, k, v)  # all cached keys/values, this step's included
+        # mask=None means plain causal attention over x itself (training, unpadded or right-padded).
+        # Never is_causal=True with a cache: for a 1-token query SDPA aligns the causal mask top-left,
+        # so the new token would see only key 0.
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=self.n_kv != self.n_heads
+        )
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=cfg.mlp_bias)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=cfg.mlp_bias)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=cfg.mlp_bias)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg, layer)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin, mask, kv_cache):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, kv_cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Decoder(nn.Module):
+    """The `model.` prefix of a transformers checkpoint: embeddings, blocks, final norm."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+
+# ----------------------------------------------------------------------------------------------
+# The model
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.model = Decoder(cfg)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if cfg.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+        self.register_buffer("inv_freq", rope_inv_freq(cfg), persistent=False)
+        self.gradient_checkpointing = False
+
+    def init_weights(self, std: float = 0.02, seed: int | None = None) -> "Transformer":
+        """Random init for from-scratch training: normal(0, std) matrices, zero biases, unit norms."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        for name, p in self.named_parameters():
+            with torch.no_grad():
+                if name.endswith("norm.weight"):
+                    p.fill_(1.0)
+                elif name.endswith("bias"):
+                    p.zero_()
+                else:
+                    p.copy_(torch.randn(p.shape, generator=gen) * std)
+        return self
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        kv_cache: KVCacheLike | None = None,
+    ) -> torch.Tensor:
+        """Logits (B, T, vocab) for token ids (B, T).
+
+        attention_mask: None for plain causal attention; or (B, S) with 1 for real tokens and 0 for
+        padding, S = T (no cache) or S = all cache slots so far including these T (with a cache):
+        the query at slot S-T+i may attend to key slot j when j <= S-T+i and key j is real;
+        or a ready boolean mask (B, 1, T, S), True = may attend (the sampler's decode step).
+        position_ids: (B, T); by default the count of real tokens before each one (left padding safe).
+        """
+        B, T = input_ids.shape
+        mask = None
+        if attention_mask is not None and attention_mask.dim() == 4:
+            if position_ids is None:
+                raise ValueError("a 4-D attention_mask needs explicit position_ids")
+            mask = attention_mask
+        elif attention_mask is not None:
+            key_real = attention_mask.bool()
+            S = key_real.shape[1]
+            q_slot = torch.arange(S - T, S, device=input_ids.device)[:, None]
+            k_slot = torch.arange(S, device=input_ids.device)[None, :]
+            # A padding query would see no key at all (NaN in softmax); let every query see itself.
+            mask = ((k_slot <= q_slot) & key_real[:, None, :]) | (k_slot == q_slot)
+            mask = mask[:, None]  # (B, 1, T, S), broadcast over heads
+            if position_ids is None:
+                position_ids = (key_real.long().cumsum(-1) - 1).clamp(min=0)[:, S - T:]
+        elif kv_cache is not None:
+            raise ValueError("forward with a kv_cache needs an attention_mask over the cache slots")
+        if position_ids is None:
+            position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
+        angles = position_ids[:, None, :, None].float() * self.inv_freq.float()  # (B, 1, T, d/2)
+        angles = torch.cat((angles, angles), dim=-1)
+        x = self.model.embed_tokens(input_ids)
+        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+        for block in self.model.layers:
+            if self.gradient_checkpointing and self.training:
+                x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, mask, kv_cache, use_reentrant=False)
+            else:
+                x = block(x, cos, sin, mask, kv_cache)
+        return self.lm_head(self.model.norm(x))
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def save_pretrained(self, out_dir: str | os.PathLike) -> None:
+        """Write `config.json` + `model.safetensors` (tied lm_head omitted, as transformers does)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if self.config.tie_word_embeddings:
+            tensors.pop("lm_head.weight", None)
+        save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
+        (out / "config.json").write_text(json.dumps(self.config.to_hf_dict(), indent=2) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+
+
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+_TOY_MODELS_DIR = Path(__file__).parent / "toy_models"
+
+
+def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
+    """A local folder, a shipped toy model name (e.g. `toy-base`), or a hub id `org/name` fetched when possible."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    if (_TOY_MODELS_DIR / str(name_or_path)).is_dir():
+        return _TOY_MODELS_DIR / str(name_or_path)
+    name = str(name_or_path)
+    if path.exists():
+        raise ModelLoadError(f"{name}: expected a model folder, found a file")
+    if not _HUB_NAME.match(name):
+        raise ModelLoadError(f"{name}: no such model folder")
+    fetch_cmd = (
+        f"pip install huggingface_hub && huggingface-cli download {name} "
+        f"--include '*.json' '*.safetensors' 'tokenizer*' --local-dir models/{name.split('/')[-1]}"
+    )
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ModelLoadError(
+            f"{name}: not a local folder, and huggingface_hub is not installed to fetch it. "
+            f"Get the folder with:\n  {fetch_cmd}\nthen pass its path."
+        ) from None
+    try:
+        return Path(snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "tokenizer*"]))
+    except Exception as e:  # offline, unknown repo, gated model...
+        raise ModelLoadError(
+            f"{name}: not a local folder and fetching it from the hub failed ({type(e).__name__}: {e}). "
+            f"When online, get the folder with:\n  {fetch_cmd}\nthen pass its path."
+        ) from None
+
+
+def _weight_files(model_dir: Path) -> list[Path]:
+    index = model_dir / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ModelLoadError(f"{index}: malformed shard index ({e})") from None
+        files = [model_dir / f for f in sorted(set(weight_map.values()))]
+        for f in files:
+            if not f.is_file():
+                raise ModelLoadError(f"{index}: names shard {f.name}, which is missing")
+        return files
+    single = model_dir / "model.safetensors"
+    if single.is_file():
+        return [single]
+    raise ModelLoadError(f"{model_dir}: no model.safetensors or model.safetensors.index.json")
+
+
+def load_pretrained(
+    model_dir: str | os.PathLike, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+) -> Transformer:
+    """Build our Transformer from a Hugging Face folder (config.json + safetensors, single or sharded)."""
+    model_dir = resolve_model_dir(model_dir)
+    cfg = read_config(model_dir)
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if cfg.tie_word_embeddings:
+        expected.pop("lm_head.weight")
+    state: dict[str, torch.Tensor] = {}
+    for f in _weight_files(model_dir):
+        with safe_open(str(f), framework="pt") as fh:
+            for key in fh.keys():
+                if key == "lm_head.weight" and cfg.tie_word_embeddings:
+                    continue  # some tied checkpoints store a copy; the embedding is the one we use
+                if key.endswith("rotary_emb.inv_freq"):
+                    continue  # older transformers saved this buffer; we compute it
+                if key not in expected:
+                    raise ModelLoadError(f"{f}: unexpected tensor {key!r} for a {cfg.model_type} model with this config")
+                t = fh.get_tensor(key)
+                if tuple(t.shape) != expected[key]:
+                    raise ModelLoadError(
+                        f"{f}: tensor {key!r} has shape {tuple(t.shape)}, config.json implies {expected[key]}"
+                    )
+                state[key] = t.to(device=device, dtype=dtype)
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise ModelLoadError(f"{model_dir}: missing tensors {missing[:5]}{more}")
+    model.load_state_dict(state, strict=False, assign=True)
+    if cfg.tie_word_embeddings:
+        model.lm_head.weight = model.model.embed_tokens.weight
+    model.inv_freq = rope_inv_freq(cfg).to(device)
+    return model.eval()
+
+
+def build_model(cfg: ModelConfig, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                seed: int | None = None) -> Transformer:
+    """A freshly initialised model (toy pretraining, benchmarks with random weights)."""
+    return Transformer(cfg).init_weights(seed=seed).to(device=device, dtype=dtype)

@@ -1,0 +1,197 @@
+"""The KV-cached sampler against an uncached forward, transformers' greedy generate, and exact distributions."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_hf_model
+from minireason.model import load_pretrained
+from minireason.sampler import SamplingParams, filter_logits, generate, sample_tokens
+
+
+class IntTokenizer:
+    """Token ids written as space-separated integers; enough for the sampler."""
+
+    pad_id = 0
+
+    def __init__(self, eos_ids=(5,)):
+        self.eos_ids = list(eos_ids)
+
+    def encode(self, text):
+        return [int(t) for t in text.split()]
+
+    def decode(self, ids, skip_special_tokens=True):
+        return " ".join(str(i) for i in ids if not (skip_special_tokens and i in self.eos_ids))
+
+
+def ours_and_hf(family, tmp_path, scale=1.0):
+    hf = tiny_hf_model(family)
+    if scale != 1.0:  # sharper logits, so greedy paths are varied rather than one repeated token
+        with torch.no_grad():
+            for name, p in hf.named_parameters():
+                if name.endswith("weight") and "norm" not in name:
+                    p.mul_(scale)
+    hf.save_pretrained(tmp_path / family)
+    return load_pretrained(tmp_path / family), hf
+
+
+DIFFERENT = [[3, 4, 7, 8, 9, 10, 11], [12, 13], [20, 21, 22, 23], [30]]
+EQUAL = [[3, 4, 7, 8], [12, 13, 14, 15], [20, 21, 22, 23]]
+
+
+def uncached_logprobs(model, sample):
+    full = torch.tensor([sample.prompt_ids + sample.token_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(full).float(), -1)[0]
+    P = len(sample.prompt_ids)
+    return logp[P - 1 : -1].gather(-1, torch.tensor(sample.token_ids)[:, None]).squeeze(-1)
+
+
+@pytest.mark.parametrize("prompts", [DIFFERENT, EQUAL], ids=["different-lengths", "equal-unpadded"])
+@pytest.mark.parametrize("family", ["qwen2", "llama"])
+def test_logprobs_equal_uncached_forward(prompts, family, tmp_path):
+    model, _ = ours_and_hf(family, tmp_path, scale=3.0)
+    params = SamplingParams(n=3, temperature=1.0, top_k=0, max_new_tokens=24, seed=1)
+    samples = generate(model, IntTokenizer(), [" ".join(map(str, p)) for p in prompts], params)
+    assert [s.prompt_index for s in samples] == [i for i in range(len(prompts)) for _ in range(3)]
+    for s in samples:
+        assert s.prompt_ids == prompts[s.prompt_index]
+        assert len(s.logprobs) == len(s.token_ids) > 0
+        assert (uncached_logprobs(model, s) - torch.tensor(s.logprobs)).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("family", ["qwen2", "llama"])
+@pytest.mark.parametrize("prompts", [DIFFERENT, EQUAL], ids=["different-lengths", "equal-unpadded"])
+def test_greedy_equals_transformers_generate(family, prompts, tmp_path):
+    model, hf = ours_and_hf(family, tmp_path, scale=3.0)
+    tok = IntTokenizer(eos_ids=[96])
+    ours = generate(model, tok, prompts, SamplingParams(temperature=0, max_new_tokens=20))
+    distinct_tokens = set()
+    for p, s in zip(prompts, ours):
+        ref = hf.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                          max_new_tokens=20, do_sample=False, eos_token_id=96, pad_token_id=0)[0, len(p):].tolist()
+        assert s.token_ids == ref
+        distinct_tokens |= set(ref)
+    assert len(distinct_tokens) >= 5  # a varied path, not one token repeated
+
+
+def test_greedy_same_whatever_the_chunking(tmp_path):
+    model, _ = ours_and_hf("qwen2", tmp_path, scale=3.0)
+    tok = IntTokenizer()
+    one = generate(model, tok, DIFFERENT, SamplingParams(n=4, temperature=0, max_new_tokens=16))
+    # budget of 2 rows per chunk: prompts split over chunks, n split within a prompt
+    split = generate(model, tok, DIFFERENT, SamplingParams(n=4, temperature=0, max_new_tokens=16, max_batch_tokens=2 * 23))
+    assert [s.token_ids for s in one] == [s.token_ids for s in split]
+    assert [s.prompt_index for s in one] == [s.prompt_index for s in split]
+
+
+def test_same_seed_same_samples_other_seed_different(tmp_path):
+    model, _ = ours_and_hf("llama", tmp_path, scale=2.0)
+    tok = IntTokenizer()
+    run = lambda seed: [s.token_ids for s in generate(model, tok, DIFFERENT, SamplingParams(n=5, temperature=1.0, max_new_tokens=12, seed=seed))]
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def test_eos_ends_a_row_and_nothing_follows(tmp_path):
+    model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
+    eos = list(range(40, 60))  # a fifth of the vocabulary ends a row: both finish reasons occur
+    tok = IntTokenizer(eos_ids=eos)
+    samples = generate(model, tok, DIFFERENT, SamplingParams(n=16, temperature=1.0, top_k=0, max_new_tokens=10, seed=0))
+    reasons = {s.finish_reason for s in samples}
+    assert reasons == {"eos", "length"}
+    for s in samples:
+        is_eos = [t in eos for t in s.token_ids]
+        if s.finish_reason == "eos":
+            assert is_eos[-1] and not any(is_eos[:-1])  # EOS is the last token and the only one
+            assert len(s.token_ids) <= 10
+            assert s.text == tok.decode(s.token_ids)
+        else:
+            assert len(s.token_ids) == 10 and not any(is_eos)
+        assert (uncached_logprobs(model, s) - torch.tensor(s.logprobs)).abs().max().item() <= 1e-4
+
+
+def test_stop_string_ends_a_row(tmp_path):
+    model, _ = ours_and_hf("llama", tmp_path, scale=3.0)
+    tok = IntTokenizer(eos_ids=[96])
+    free = generate(model, tok, DIFFERENT, SamplingParams(temperature=0, max_new_tokens=12))
+    stop = " ".join(map(str, free[0].token_ids[3:5]))  # tokens 4 and 5 of the first greedy answer
+    stopped = generate(model, tok, DIFFERENT, SamplingParams(temperature=0, max_new_tokens=12, stop_strings=(stop,)))
+    assert stopped[0].finish_reason == "stop"
+    assert stopped[0].token_ids == free[0].token_ids[:5]
+    assert stopped[0].text.endswith(stop)
+
+
+# ---------------------------------------------------------------------------------------------- the filters
+
+
+def exact_filtered(logits, temperature, top_k, top_p):
+    """The sampling distribution computed by hand in float64: temperature, top-k, then top-p nucleus."""
+    p = np.exp(np.asarray(logits, dtype=np.float64) / temperature)
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    keep = np.zeros(len(p), dtype=bool)
+    if top_k:
+        keep[order[:top_k]] = True
+    else:
+        keep[:] = True
+    q = np.where(keep, p, 0)
+    q /= q.sum()
+    mass = 0.0
+    nucleus = np.zeros(len(p), dtype=bool)
+    for i in order:
+        if not keep[i] or mass >= top_p:
+            continue
+        nucleus[i] = True
+        mass += q[i]
+    r = np.where(nucleus, q, 0)
+    return r / r.sum()
+
+
+LOGITS = [2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, -3.0]
+
+
+@pytest.mark.parametrize("temperature,top_k,top_p", [
+    (1.0, 0, 1.0), (0.7, 0, 1.0), (1.0, 3, 1.0), (1.0, 0, 0.8), (0.9, 5, 0.9), (1.3, 4, 0.6), (1.0, 1, 1.0),
+])
+def test_sampled_frequencies_match_filtered_distribution(temperature, top_k, top_p):
+    want = exact_filtered(LOGITS, temperature, top_k, top_p)
+    got_probs = filter_logits(torch.tensor([LOGITS]), temperature, top_k, top_p).softmax(-1)[0].double().numpy()
+    assert np.allclose(got_probs, want, atol=1e-6)
+    n = 100_000
+    logits = torch.tensor(LOGITS).expand(n, -1)
+    params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p)
+    draws = sample_tokens(logits, params, torch.Generator().manual_seed(0)).numpy()
+    counts = np.bincount(draws, minlength=len(LOGITS))
+    assert counts[want == 0].sum() == 0  # nothing outside the filtered support
+    support = want > 0
+    expected = n * want[support]
+    chi2 = ((counts[support] - expected) ** 2 / expected).sum()
+    dof = max(int(support.sum()) - 1, 1)
+    # 99.9% quantile of chi-square is below dof + 3.3*sqrt(2 dof) + 10 for these dof; an off-by-one in
+    # a filter moves >= 1% of the mass, a chi-square in the thousands at n = 100,000.
+    assert chi2 < dof + 3.3 * math.sqrt(2 * dof) + 10, (chi2, counts, expected)
+
+
+def test_filter_off_by_one_would_be_caught():
+    """The hand reference itself distinguishes top_k=3 from top_k=4 and top_p just below/above a boundary."""
+    assert not np.allclose(exact_filtered(LOGITS, 1.0, 3, 1.0), exact_filtered(LOGITS, 1.0, 4, 1.0))
+    p = exact_filtered(LOGITS, 1.0, 0, 1.0)
+    first_two = p[0] + p[1]
+    below = filter_logits(torch.tensor([LOGITS]), 1.0, 0, first_two - 1e-4).softmax(-1)[0]
+    above = filter_logits(torch.tensor([LOGITS]), 1.0, 0, first_two + 1e-4).softmax(-1)[0]
+    assert (below > 0).sum() == 2 and (above > 0).sum() == 3
+
+
+def test_greedy_is_argmax():
+    logits = torch.randn(50, 11, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(sample_tokens(logits, SamplingParams(temperature=0), None), logits.argmax(-1))
+
+
+def test_bad_params_are_refused():
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingParams(top_p=0.0)
+    with pytest.raises(ValueError, match="n and max_new_tokens"):
+        SamplingParams(n=0)
