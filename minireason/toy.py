@@ -1,0 +1,354 @@
+"""The toy world: an arithmetic tutor whose reasoning noise and knowledge are separate knobs, a
+character tokenizer, and from-scratch pretraining of a tiny base and teacher.
+
+Why: the paper asks whether RL sharpens or expands what a model can do, and whether distillation
+adds knowledge or only patterns. Here both are controllable properties of the data a model imitates:
+
+- slips (noisy reasoning): any step may be written wrong, with a rate that depends on its digit
+  pair (half of the pairs are "hard"), so questions within one level differ in difficulty. Later
+  steps use the wrong value consistently, as a real chain of thought would.
+- partial facts (rare knowledge): a few products are stated correctly only a small fraction of the time.
+- hard gaps (missing knowledge): a few products are never stated correctly.
+- one unscaffolded step: questions with a two-digit multiplier end with a multi-digit addition of
+  the partial products written in one go, so model capacity also limits success.
+
+Every error the tutor makes is upward (a slip adds 1 or 2, or 10 in the final addition; a gap or
+partial fact is stated above its true value). Column arithmetic turns a trace's errors into
+result = truth + sum_j error_j * 10^j, so a trace with any error is wrong: no slip can undo a gap,
+and "never solvable" is a property of the world, not luck.
+
+A solution (for the question "What is 347 * 29?", the prompt, question-only):
+    7*9=63,4*9=36+6=42,3*9=27+4=31:3123;7*2=14,4*2=8+1=9,3*2=6:694;3123+6940=10063 \\boxed{10063}
+then the end token <|im_end|>.
+
+`python -m minireason.toy --help` lists every knob. `python -m minireason.toy` checks the tutor's own
+success histogram (seconds), then pretrains `toy-base` (noisy, gapped tutor) and `toy-teacher`
+(clean tutor) into minireason/toy_models/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer as HFTokenizer
+from tokenizers import decoders, models, pre_tokenizers
+
+from .tasks import LEVELS, TRAIN_LEVEL_WEIGHTS, Problem, make_problem, toy_split
+
+PAD, BOS, EOS, UNK = "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"
+TOY_MODELS_DIR = Path(__file__).parent / "toy_models"
+BOX = "\\boxed{"
+
+
+# ----------------------------------------------------------------------------------------------
+# Tokenizer
+
+
+def build_tokenizer() -> HFTokenizer:
+    """Characters as tokens (every digit its own token), plus `\\boxed{` and ChatML specials."""
+    chars = list("0123456789+-*/=,.:;?!{}()\\ ") + [chr(c) for c in range(ord("a"), ord("z") + 1)] + [
+        chr(c) for c in range(ord("A"), ord("Z") + 1)]
+    vocab = {t: i for i, t in enumerate([PAD, BOS, EOS, UNK, BOX, "What"] + chars)}
+    tok = HFTokenizer(models.WordLevel(vocab, unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"\\boxed\{|What|[\s\S]"), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    tok.add_special_tokens([PAD, BOS, EOS, UNK])
+    return tok
+
+
+# ----------------------------------------------------------------------------------------------
+# The tutor
+
+
+@dataclass
+class Tutor:
+    slip: float = 0.01  # slip rate of an easy step
+    hard_slip: float = 0.25  # slip rate of a step on a hard digit pair
+    hard_fraction: float = 0.35  # share of ordered digit pairs that are hard
+    carry_slip: float = 0.01  # slip rate of adding a carry ("36+6=42")
+    final_slip: float = 0.02  # slip rate of the final multi-digit addition
+    # rare knowledge: (fact, probability that it is stated correctly)
+    partial_facts: tuple[tuple[str, float], ...] = (
+        ("4*7", 0.05), ("3*8", 0.1), ("5*8", 0.1), ("6*7", 0.25), ("2*9", 0.3), ("3*7", 0.4))
+    gap_facts: tuple[str, ...] = ("7*8", "6*9")  # never stated correctly
+    world_seed: int = 0  # which digit pairs are hard
+
+    @staticmethod
+    def clean() -> "Tutor":
+        """The teacher's tutor: no slips, no gaps, every fact known."""
+        return Tutor(slip=0, hard_slip=0, carry_slip=0, final_slip=0, partial_facts=(), gap_facts=())
+
+    def __post_init__(self):
+        self._partial_ok = dict(self.partial_facts)
+        rng = random.Random(self.world_seed)
+        pairs = [(x, y) for x in range(10) for y in range(10)]
+        self._hard_mul = set(rng.sample(pairs, round(self.hard_fraction * len(pairs))))
+        self._hard_add = set(rng.sample(pairs, round(self.hard_fraction * len(pairs))))
+
+    # -- one step each: the value written, never below the truth --
+
+    def _slipped(self, value: int, rate: float, rng: random.Random, sizes=(1, 2)) -> int:
+        return value + rng.choice(sizes) if rate and rng.random() < rate else value
+
+    def _product(self, x: int, y: int, rng: random.Random) -> int:
+        fact, true = f"{min(x, y)}*{max(x, y)}", x * y
+        if fact in self.gap_facts:
+            return true + 2 if fact == self.gap_facts[0] else true + rng.choice((1, 2, 3))
+        if fact in self._partial_ok and rng.random() >= self._partial_ok[fact]:
+            return true + rng.choice((1, 2))
+        return self._slipped(true, self.hard_slip if (x, y) in self._hard_mul else self.slip, rng)
+
+    def _times_digit(self, a: int, d: int, rng: random.Random) -> tuple[list[str], int]:
+        """Steps and result of a * d (d one digit), units first, carries written out."""
+        steps, carry, digits = [], 0, []
+        a_digits = [int(c) for c in reversed(str(a))]
+        for i, x in enumerate(a_digits):
+            p = self._product(x, d, rng)
+            step = f"{x}*{d}={p}"
+            if carry:
+                q = self._slipped(p + carry, self.carry_slip, rng)
+                step += f"+{carry}={q}"
+            else:
+                q = p
+            steps.append(step)
+            if i == len(a_digits) - 1:
+                digits.append(str(q)[::-1])
+            else:
+                digits.append(str(q % 10))
+                carry = q // 10
+        return steps, int("".join(reversed("".join(digits))))
+
+    def solve(self, problem: Problem, rng: random.Random) -> str:
+        """A step-by-step solution ending in \\boxed{result} (the result the steps imply, right or wrong)."""
+        a, b, op = problem.a, problem.b, problem.op
+        if a is None or b is None or op not in "+*":
+            raise ValueError(f"problem {problem.id}: the tutor needs the operands (a, b, op)")
+        if op == "+":
+            steps, carry, digits = [], 0, []
+            xs, ys = [int(c) for c in reversed(str(a))], [int(c) for c in reversed(str(b))]
+            for x, y in zip(xs, ys):
+                s = self._slipped(x + y + carry, self.hard_slip if (x, y) in self._hard_add else self.slip, rng)
+                steps.append(f"{x}+{y}+{carry}={s}" if carry else f"{x}+{y}={s}")
+                digits.append(s % 10)
+                carry = s // 10
+            result = int(str(carry) + "".join(str(d) for d in reversed(digits))) if carry else int(
+                "".join(str(d) for d in reversed(digits)))
+            return ",".join(steps) + f" {BOX}{result}}}"
+        if b < 10:
+            steps, result = self._times_digit(a, b, rng)
+            return ",".join(steps) + f" {BOX}{result}}}"
+        (steps1, p1), (steps2, p2) = (self._times_digit(a, int(d), rng) for d in reversed(str(b)))
+        total = self._slipped(p1 + p2 * 10, self.final_slip, rng, sizes=(1, 2, 10))
+        return (",".join(steps1) + f":{p1};" + ",".join(steps2) + f":{p2};{p1}+{p2 * 10}={total} {BOX}{total}}}")
+
+    def success_counts(self, problems: list[Problem], k: int, seed: int = 0) -> list[int]:
+        """X per problem: how many of k tutor solutions are right (the imitation ceiling)."""
+        from .verifier import is_correct
+
+        rng = random.Random(seed)
+        return [sum(is_correct(self.solve(p, rng), p.answer) for _ in range(k)) for p in problems]
+
+
+def needs_any(problem: Problem, facts) -> bool:
+    return any(f in problem.facts for f in facts)
+
+
+def tutor_report(tutor: Tutor, problems: list[Problem], k: int = 64, seed: int = 0) -> dict:
+    """The tutor's own X/k histogram over the toy bins, pass@1, pass@k, and rates by knowledge needed."""
+    from .metrics import bin_counts, default_bins  # metrics is pure numpy; imported late to keep startup light
+
+    xs = tutor.success_counts(problems, k, seed)
+    partial = tuple(f for f, _ in tutor.partial_facts)
+    edges = default_bins(k)
+    groups = {
+        "hard-gap": [x for p, x in zip(problems, xs) if needs_any(p, tutor.gap_facts)],
+        "partial-fact": [x for p, x in zip(problems, xs) if needs_any(p, partial) and not needs_any(p, tutor.gap_facts)],
+        "other": [x for p, x in zip(problems, xs) if not needs_any(p, partial + tutor.gap_facts)],
+    }
+    return {
+        "k": k, "n": len(xs), "bins": [f"{lo}-{hi}" if lo != hi else f"{lo}" for lo, hi in edges],
+        "bin_counts": bin_counts(xs, edges),
+        "pass@1": sum(xs) / (k * len(xs)), f"pass@{k}": sum(x > 0 for x in xs) / len(xs),
+        "by_knowledge": {g: {"n": len(v), "pass@1": (sum(v) / (k * len(v)) if v else None),
+                             f"pass@{k}": (sum(x > 0 for x in v) / len(v) if v else None)} for g, v in groups.items()},
+        "pass@1_by_level": {lvl: sum(x for p, x in zip(problems, xs) if p.level == lvl) / (k * max(1, sum(p.level == lvl for p in problems)))
+                            for lvl in LEVELS},
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Pretraining
+
+
+@dataclass
+class PretrainConfig:
+    steps: int = 1500
+    batch_size: int = 64  # sequences per step, split into length-sorted micro-batches
+    micro_batches: int = 2
+    lr: float = 2e-3
+    final_lr_frac: float = 0.1  # cosine decay to lr * final_lr_frac
+    warmup: int = 60
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    hidden_size: int = 192
+    layers: int = 4
+    heads: int = 6
+    kv_heads: int = 2
+    intermediate_size: int = 512
+
+
+def toy_model_config(pc: PretrainConfig, vocab_size: int):
+    from .model import ModelConfig
+
+    return ModelConfig(
+        model_type="llama", vocab_size=vocab_size, hidden_size=pc.hidden_size, intermediate_size=pc.intermediate_size,
+        num_hidden_layers=pc.layers, num_attention_heads=pc.heads, num_key_value_heads=pc.kv_heads,
+        head_dim=pc.hidden_size // pc.heads, rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=256,
+        tie_word_embeddings=True, bos_token_id=None, eos_token_id=2, pad_token_id=0,
+    )
+
+
+def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progress: bool = True) -> dict:
+    """Train a toy model from scratch on fresh tutor solutions (loss on solution tokens only); save it."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from .model import build_model
+    from .training import completion_batch, lr_at, make_optimizer, token_logprobs
+
+    torch.manual_seed(pc.seed)
+    hf_tok = build_tokenizer()
+    eos = hf_tok.token_to_id(EOS)
+    model = build_model(toy_model_config(pc, hf_tok.get_vocab_size()), seed=pc.seed).train()
+    opt = make_optimizer(model, pc.lr, betas=(0.9, 0.95), weight_decay=pc.weight_decay)
+    rng = random.Random(pc.seed)
+    test_questions = {p.question for p in toy_split("test")}
+    log, t0, tokens_seen, ema = [], time.time(), 0, None
+    bar = tqdm(range(pc.steps), desc=f"pretrain {name}", disable=not progress)
+    for step in bar:
+        problems = []
+        while len(problems) < pc.batch_size:  # fresh questions every step, never a test question
+            p = make_problem(rng.choices(LEVELS, TRAIN_LEVEL_WEIGHTS)[0], rng)
+            if p.question not in test_questions:
+                problems.append(p)
+        seqs = sorted(((hf_tok.encode(p.question).ids, hf_tok.encode(tutor.solve(p, rng)).ids + [eos]) for p in problems),
+                      key=lambda s: len(s[0]) + len(s[1]))
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, pc.lr, pc.warmup, pc.steps, pc.final_lr_frac)
+        n_loss = sum(len(c) for _, c in seqs)
+        total = 0.0
+        per = math.ceil(len(seqs) / pc.micro_batches)
+        for i in range(0, len(seqs), per):
+            part = seqs[i : i + per]
+            ids, mask = completion_batch([s[0] for s in part], [s[1] for s in part], pad_id=0)
+            loss = -(token_logprobs(model, ids) * mask).sum() / n_loss  # mean over the step's loss tokens
+            loss.backward()
+            total += loss.item()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), pc.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        tokens_seen += n_loss
+        ema = total if ema is None else 0.95 * ema + 0.05 * total
+        bar.set_postfix(loss=f"{ema:.4f}")
+        if (step + 1) % 100 == 0 or step + 1 == pc.steps:
+            log.append({"step": step + 1, "loss_ema": round(ema, 5), "seconds": round(time.time() - t0, 1)})
+    summary = {"name": name, "steps": pc.steps, "seconds": round(time.time() - t0, 1), "loss_tokens": tokens_seen,
+               "final_loss_ema": round(ema, 5), "params": model.num_params(), "log": log}
+    save_toy_model(model, hf_tok, out_dir, {"tutor": asdict(tutor), "pretrain": asdict(pc), "summary": summary})
+    return summary
+
+
+def save_toy_model(model, hf_tok: HFTokenizer, out_dir: Path, provenance: dict) -> None:
+    """An HF-format folder (config.json, model.safetensors, tokenizer.json, generation_config.json), written atomically."""
+    import shutil
+
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.config.extra["minireason"] = {"prompt_template": "question", **provenance}
+    model.save_pretrained(tmp)
+    hf_tok.save(str(tmp / "tokenizer.json"))
+    (tmp / "generation_config.json").write_text(json.dumps({"eos_token_id": 2, "pad_token_id": 0}, indent=2) + "\n")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def _parse_partial(text: str) -> tuple[tuple[str, float], ...]:
+    out = []
+    for item in filter(None, text.split(",")):
+        fact, _, p = item.partition(":")
+        out.append((fact.strip(), float(p)))
+    return tuple(out)
+
+
+def main(argv=None) -> None:
+    d, pd = Tutor(), PretrainConfig()
+    ap = argparse.ArgumentParser(
+        prog="python -m minireason.toy",
+        description="Check the toy tutor's success histogram, then pretrain toy-base (noisy, gapped tutor) and "
+                    "toy-teacher (clean tutor) from scratch into minireason/toy_models/.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t = ap.add_argument_group("tutor knobs (the base's tutor; the teacher's tutor is clean: no slips, no gaps)")
+    t.add_argument("--slip", type=float, default=d.slip, help="slip rate of a step on an easy digit pair")
+    t.add_argument("--hard-slip", type=float, default=d.hard_slip, help="slip rate of a step on a hard digit pair")
+    t.add_argument("--hard-fraction", type=float, default=d.hard_fraction, help="share of ordered digit pairs that are hard")
+    t.add_argument("--carry-slip", type=float, default=d.carry_slip, help="slip rate of adding a carry")
+    t.add_argument("--final-slip", type=float, default=d.final_slip, help="slip rate of the final multi-digit addition")
+    t.add_argument("--partial-facts", type=_parse_partial, default=d.partial_facts,
+                   help="rare knowledge: comma-separated FACT:P, each fact stated correctly with probability P")
+    t.add_argument("--gap-facts", type=lambda s: tuple(filter(None, s.split(","))), default=d.gap_facts,
+                   help="hard knowledge gaps: comma-separated facts never stated correctly ('' for none)")
+    t.add_argument("--world-seed", type=int, default=d.world_seed, help="which digit pairs are hard")
+    p = ap.add_argument_group("pretraining")
+    p.add_argument("--steps", type=int, default=pd.steps, help="optimizer steps per model")
+    p.add_argument("--teacher-steps", type=int, default=1000, help="optimizer steps for the teacher")
+    p.add_argument("--batch-size", type=int, default=pd.batch_size, help="sequences per step")
+    p.add_argument("--lr", type=float, default=pd.lr, help="peak learning rate (cosine to 10%%)")
+    p.add_argument("--seed", type=int, default=pd.seed, help="initialisation and data seed")
+    p.add_argument("--hidden-size", type=int, default=pd.hidden_size)
+    p.add_argument("--layers", type=int, default=pd.layers)
+    p.add_argument("--only", choices=["base", "teacher"], help="train just one of the two models")
+    p.add_argument("--out", type=Path, default=TOY_MODELS_DIR, help="folder that receives toy-base/ and toy-teacher/")
+    ap.add_argument("--check-only", action="store_true", help="print the tutor's histogram and stop")
+    ap.add_argument("--k", type=int, default=64, help="samples per test question for the tutor check")
+    a = ap.parse_args(argv)
+
+    tutor = Tutor(slip=a.slip, hard_slip=a.hard_slip, hard_fraction=a.hard_fraction, carry_slip=a.carry_slip,
+                  final_slip=a.final_slip, partial_facts=a.partial_facts, gap_facts=a.gap_facts, world_seed=a.world_seed)
+    t0 = time.time()
+    report = tutor_report(tutor, toy_split("test"), k=a.k)
+    print(f"tutor check on {report['n']} test questions, k={a.k} ({time.time() - t0:.1f}s):")
+    print("  bins " + "  ".join(f"{b}: {c}" for b, c in zip(report["bins"], report["bin_counts"])))
+    print(f"  pass@1 {report['pass@1']:.3f}  pass@{a.k} {report[f'pass@{a.k}']:.3f}")
+    for g, v in report["by_knowledge"].items():
+        if v["n"]:
+            print(f"  {g:13s} n={v['n']:4d}  pass@1 {v['pass@1']:.3f}  pass@{a.k} {v[f'pass@{a.k}']:.3f}")
+    if a.check_only:
+        return
+    jobs = []
+    if a.only in (None, "base"):
+        jobs.append(("toy-base", tutor, a.steps))
+    if a.only in (None, "teacher"):
+        jobs.append(("toy-teacher", Tutor.clean(), a.teacher_steps))
+    for name, tut, steps in jobs:
+        pc = PretrainConfig(steps=steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, hidden_size=a.hidden_size, layers=a.layers)
+        s = pretrain(tut, pc, a.out / name, name)
+        print(f"{name}: {s['params']:,} parameters, {s['steps']} steps, {s['loss_tokens']:,} loss tokens, "
+              f"final loss {s['final_loss_ema']:.4f}, {s['seconds'] / 60:.1f} min -> {a.out / name}")
+
+
+if __name__ == "__main__":
+    main()
