@@ -10,6 +10,7 @@ Notation (the paper's §3): question i was sampled n times and X_i of the sample
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import Sequence
 
@@ -62,26 +63,24 @@ def answer_entropy(answers: Sequence[str | None]) -> float:
 
 
 def default_bins(k: int) -> list[tuple[int, int]]:
-    """The paper's bins at k=256 — [0],[1-4],[5-16],[17-64],[65-128],[129-256] — scaled to other k.
+    """Difficulty bins over X in 0..k.
 
-    For k=64 this gives the toy world's bins [0],[1-4],[5-16],[17-32],[33-64] (the paper's appendix
-    edges 4/16/32/64 read as fractions 1/64, 1/16, 1/8 of ... scaled so that the low edges, which matter
-    most for "hardest questions", stay at counts 1-4 and 5-16 when k >= 64).
+    k >= 256: the paper's main-text bins [0],[1-4],[5-16],[17-64],[65-128],[129-256], upper edges
+    scaled by k/256. 64 <= k < 256: [0],[1-4],[5-16],[17-k/2],[k/2+1-k] (k=64 gives the toy world's
+    [0],[1-4],[5-16],[17-32],[33-64]; k=128 gives the paper's upper bins). k < 64: [0], then ranges
+    halving from the top, e.g. k=16: [0],[1],[2],[3-4],[5-8],[9-16].
     """
     if k >= 256:
-        scale = k / 256
-        return [(0, 0)] + [(max(1, math.floor((lo - 1) * scale) + 1), math.floor(hi * scale))
-                           for lo, hi in PAPER_BINS_256[1:]]
+        a, b = 64 * k // 256, 128 * k // 256
+        return [(0, 0), (1, 4), (5, 16), (17, a), (a + 1, b), (b + 1, k)]
     if k >= 64:
         return [(0, 0), (1, 4), (5, 16), (17, k // 2), (k // 2 + 1, k)]
-    # small k: [0], then halve the remaining range repeatedly: ..., [k/4+1, k/2], [k/2+1, k]
     edges, hi = [], k
-    while hi > 1:
+    while hi >= 1:
         lo = hi // 2 + 1
         edges.append((lo, hi))
         hi = lo - 1
-    edges.append((1, hi)) if hi >= 1 else None
-    return [(0, 0)] + sorted(edges)
+    return [(0, 0)] + edges[::-1]
 
 
 def bin_index(x: int, edges: Sequence[tuple[int, int]]) -> int:
@@ -101,3 +100,40 @@ def bin_counts(counts: Sequence[int], edges: Sequence[tuple[int, int]]) -> list[
 def bin_label(edge: tuple[int, int]) -> str:
     lo, hi = edge
     return f"[{lo}]" if lo == hi else f"[{lo}-{hi}]"
+
+
+def transition_matrix(ref_counts: Sequence[int], other_counts: Sequence[int], edges) -> np.ndarray:
+    """M[i, j] = number of questions in reference bin i that the other model puts in bin j."""
+    m = np.zeros((len(edges), len(edges)), dtype=int)
+    for a, b in zip(ref_counts, other_counts):
+        m[bin_index(a, edges), bin_index(b, edges)] += 1
+    return m
+
+
+def per_bin_mean(values: Sequence[float], ref_counts: Sequence[int], edges) -> list[float | None]:
+    """Mean of values over the questions in each reference bin (None for an empty bin)."""
+    sums, ns = [0.0] * len(edges), [0] * len(edges)
+    for v, x in zip(values, ref_counts):
+        i = bin_index(x, edges)
+        sums[i] += v
+        ns[i] += 1
+    return [s / n if n else None for s, n in zip(sums, ns)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Reflection keywords (the paper's Table 5)
+
+REFLECTION_PHRASES = (
+    "actually", "aha", "alternatively", "correction:", "another approach", "different method",
+    "checking our work", "double-check", "hmm", "however", "I made a mistake", "I need to reconsider",
+    "I realize", "let me recalculate", "let me think", "let's check", "let's reconsider", "looking back",
+    "make sure", "ok", "on second thought", "retracing", "to be sure", "to confirm", "verify", "wait",
+    "we could also",
+)
+# Case-insensitive, and word-bounded on both sides: "ok" does not match inside "okay" or "token".
+_REFLECTION = re.compile("|".join(rf"(?<!\w){re.escape(p)}(?!\w)" for p in REFLECTION_PHRASES), re.IGNORECASE)
+
+
+def reflection_count(text: str) -> int:
+    """Occurrences of the 27 reflection phrases in a response."""
+    return len(_REFLECTION.findall(text))

@@ -273,7 +273,7 @@ def save_toy_model(model, hf_tok: HFTokenizer, out_dir: Path, provenance: dict) 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.config.extra["minireason"] = {"prompt_template": "question", **provenance}
+    model.config.extra["minireason"] = {"prompt_template": "question", "max_new_tokens": 160, **provenance}
     model.save_pretrained(tmp)
     hf_tok.save(str(tmp / "tokenizer.json"))
     (tmp / "generation_config.json").write_text(json.dumps({"eos_token_id": 2, "pad_token_id": 0}, indent=2) + "\n")

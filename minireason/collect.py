@@ -1,0 +1,179 @@
+"""Sample k responses per question, verify them, and store every sample in a resumable JSONL file.
+
+The file's first line is a header naming the model (path and a fingerprint of its weights), the
+questions, k and the sampling settings; each further line is one finished question:
+
+    {"header": {"model": ..., "fingerprint": ..., "data": ..., "k": 64, "temperature": 0.9, ...}}
+    {"id": "test-0", "question": ..., "answer": "90", "level": "add2", "facts": [...],
+     "samples": [{"text": ..., "tokens": 31, "answer": "90", "correct": true, "finish": "eos"}, ...]}
+
+Questions are sampled in fixed blocks, each with its own seed (seed + block index), and a block's
+lines are appended (and flushed) as soon as it is done. Re-running with the same settings skips the
+finished questions and produces exactly what an uninterrupted run would have; a file written with a
+different model, question set, k or sampling settings is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .model import Transformer, resolve_model_dir
+from .sampler import SamplingParams, generate
+from .tasks import Problem
+from .tokenizer import Tokenizer, format_prompt
+from .verifier import extract_answer, is_correct
+
+
+@dataclass
+class QuestionRecord:
+    id: str
+    question: str
+    answer: str
+    level: str | None
+    facts: list[str]
+    samples: list[dict] = field(default_factory=list)
+
+    @property
+    def n_correct(self) -> int:
+        return sum(s["correct"] for s in self.samples)
+
+
+def model_hints(model_dir: str | os.PathLike) -> dict:
+    """Defaults a model folder asks for (our toy models store `prompt_template`, `max_new_tokens`)."""
+    path = Path(model_dir) / "config.json"
+    try:
+        return dict(json.loads(path.read_text()).get("minireason", {}))
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return {}
+
+
+def default_template(model_dir: str | os.PathLike, tokenizer: Tokenizer) -> str:
+    return model_hints(model_dir).get("prompt_template") or tokenizer.default_template()
+
+
+def fingerprint(model_dir: str | os.PathLike) -> str:
+    """A short hash of config.json and, per weight file, its name, size and first MiB."""
+    d = Path(model_dir)
+    h = hashlib.sha256((d / "config.json").read_bytes())
+    for f in sorted(d.glob("*.safetensors")):
+        h.update(f.name.encode() + str(f.stat().st_size).encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+def questions_digest(problems: list[Problem]) -> str:
+    return hashlib.sha256("\n".join(f"{p.id}\t{p.question}\t{p.answer}" for p in problems).encode()).hexdigest()[:16]
+
+
+def verify_samples(samples, answer: str) -> list[dict]:
+    """The stored form of sampler outputs: text, token count, extracted answer, correctness, finish reason."""
+    return [{"text": s.text, "tokens": len(s.token_ids), "answer": extract_answer(s.text),
+             "correct": is_correct(s.text, answer), "finish": s.finish_reason} for s in samples]
+
+
+def read_samples_file(path: str | os.PathLike) -> tuple[dict, list[QuestionRecord]]:
+    """Header and finished questions of a samples file (a torn last line from a kill is ignored)."""
+    path = Path(path)
+    lines = path.read_text().split("\n")
+    try:
+        header = json.loads(lines[0])["header"]
+    except (json.JSONDecodeError, KeyError, TypeError, IndexError):
+        raise ValueError(f"{path}:1: not a samples file (expected a header line)") from None
+    records = []
+    for n, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            records.append(QuestionRecord(**json.loads(line)))
+        except (json.JSONDecodeError, TypeError) as e:
+            if n == len(lines) or (n == len(lines) - 1 and not lines[-1]):
+                break  # the last line was cut short by an interruption: that question is redone
+            raise ValueError(f"{path}:{n}: malformed record ({e})") from None
+    return header, records
+
+
+def collect(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    problems: list[Problem],
+    out_file: str | os.PathLike,
+    header: dict,
+    params: SamplingParams,
+    template: str,
+    block_questions: int = 16,
+    progress: bool = True,
+) -> list[QuestionRecord]:
+    """Sample `params.n` responses for each problem into out_file, resuming what is already there."""
+    out_file = Path(out_file)
+    done: dict[str, QuestionRecord] = {}
+    if out_file.exists():
+        old_header, records = read_samples_file(out_file)
+        diff = sorted(k for k in set(header) | set(old_header) if header.get(k) != old_header.get(k))
+        if diff:
+            raise ValueError(
+                f"{out_file} holds samples from a different run ({', '.join(f'{k}: {old_header.get(k)!r} vs now {header.get(k)!r}' for k in diff)}); "
+                "use another results folder or delete the file to start over")
+        done = {r.id: r for r in records}
+        # rewrite without a torn tail, so appends start on a clean line
+        _write(out_file, header, records)
+    else:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        _write(out_file, header, [])
+    blocks = [problems[i : i + block_questions] for i in range(0, len(problems), block_questions)]
+    bar = tqdm(total=len(problems), initial=sum(p.id in done for p in problems), desc=f"sampling {out_file.stem}",
+               unit="question", disable=not progress)
+    with open(out_file, "a") as f:
+        for b, block in enumerate(blocks):
+            new = [p for p in block if p.id not in done]
+            if not new:
+                continue
+            # A block is always sampled whole with its own seed, so a resumed run equals an uninterrupted one.
+            prompts = [format_prompt(p.question, template) for p in block]
+            samples = generate(model, tokenizer, prompts, SamplingParams(**{**params.__dict__, "seed": params.seed + b}))
+            for i, p in enumerate(block):
+                if p.id in done:
+                    continue
+                done[p.id] = QuestionRecord(p.id, p.question, p.answer, p.level, p.facts,
+                                            verify_samples(samples[i * params.n : (i + 1) * params.n], p.answer))
+                f.write(json.dumps(done[p.id].__dict__) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(new))
+    bar.close()
+    return [done[p.id] for p in problems]
+
+
+def _write(path: Path, header: dict, records: list[QuestionRecord]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps({"header": header}) + "\n")
+        for r in records:
+            f.write(json.dumps(r.__dict__) + "\n")
+    tmp.replace(path)
+
+
+def sample_model(model_dir: str, problems: list[Problem], out_file: str | os.PathLike, params: SamplingParams,
+                 data_name: str, template: str | None = None, device: str | None = None,
+                 progress: bool = True) -> list[QuestionRecord]:
+    """Load a model folder and `collect` its samples (the header is built from these arguments)."""
+    from .model import load_pretrained
+
+    path = resolve_model_dir(model_dir)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    model = load_pretrained(path, dtype=dtype, device=device)
+    tokenizer = Tokenizer.from_dir(path)
+    template = template or default_template(path, tokenizer)
+    header = {"model": str(path), "fingerprint": fingerprint(path), "data": data_name, "questions": len(problems),
+              "questions_digest": questions_digest(problems), "k": params.n, "temperature": params.temperature,
+              "top_k": params.top_k, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens,
+              "seed": params.seed, "template": template}
+    return collect(model, tokenizer, problems, out_file, header, params, template, progress=progress)
