@@ -1,6 +1,158 @@
-"""train_rl.py: not written yet (issue #6). It will stay a thin argparse front end over minireason/."""
+"""RLVR with GRPO (KL-free by default, as in the paper).
 
-import sys
+    python train_rl.py                                    # toy-base on the toy train set, minutes on 2 CPU cores
+    python train_rl.py --model /models/Qwen2.5-Math-1.5B --data math_train.jsonl --eval-data math500.jsonl \\
+        --template question --optimizer lowmem --grad-checkpointing --max-new-tokens 1024   # paper settings, one GPU
+    python train_rl.py --resume runs/rl                   # continue a run exactly where it stopped
+
+Each step draws --batch-questions training questions, samples --group-size responses each, rewards
+them with the verifier (+1/-1), and takes --mu optimizer steps on the GRPO loss (minireason/grpo.py).
+Logs go to <out>/log.jsonl, checkpoints (HF model folders) to <out>/checkpoints/, the trained model to
+<out>/final. Defaults follow the paper for real models (lr 1e-6, betas 0.9/0.99, wd 0.1, warmup 20,
+grad clip 0.1, 300 steps) and the toy world's values for toy models (lr 2e-4, wd 0, warmup 5, clip 1).
+"""
+
+import argparse
+import copy
+import json
+import random
+import time
+from contextlib import nullcontext
+from functools import partial
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from minireason.collect import default_template, fingerprint, model_hints, pass_at_1
+from minireason.grpo import AGGREGATIONS, GRPOConfig, rollout, update
+from minireason.model import load_pretrained, resolve_model_dir
+from minireason.tasks import load_problems
+from minireason.tokenizer import TEMPLATES, Tokenizer
+from minireason.training import (JsonlLog, NonFiniteError, OptimConfig, build_optimizer, latest_checkpoint,
+                                 load_trainer_state, parse_args_resumable, run_settings, save_checkpoint,
+                                 save_model_folder)
+
+TOY_DEFAULTS = dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=120)
+PAPER_DEFAULTS = dict(lr=1e-6, weight_decay=0.1, warmup=20, grad_clip=0.1, steps=300)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="toy-base", help="model folder, shipped toy name, or org/name")
+    ap.add_argument("--data", default="train", help="'train' (toy) or a JSONL file of question/answer")
+    ap.add_argument("--eval-data", default="test", help="held-out questions for periodic and final pass@1")
+    ap.add_argument("--out", type=Path, default=Path("runs/rl"))
+    ap.add_argument("--resume", type=Path, help="a run folder or one of its checkpoints: continue it exactly")
+    ap.add_argument("--steps", type=int, help="rollout steps (toy 120, real 300)")
+    ap.add_argument("--batch-questions", type=int, default=16, help="questions per step (B)")
+    ap.add_argument("--group-size", type=int, default=8, help="responses per question (G)")
+    ap.add_argument("--temperature", type=float, default=0.9)
+    ap.add_argument("--top-k", type=int, default=50)
+    ap.add_argument("--max-new-tokens", type=int, help="default: the model's hint (toy 160), else 1024")
+    ap.add_argument("--template", choices=TEMPLATES, help="prompt template (default: the model's own)")
+    ap.add_argument("--lr", type=float, help="toy 2e-4, real 1e-6")
+    ap.add_argument("--weight-decay", type=float, help="toy 0, real 0.1")
+    ap.add_argument("--betas", type=float, nargs=2, default=(0.9, 0.99))
+    ap.add_argument("--warmup", type=int, help="toy 5, real 20")
+    ap.add_argument("--grad-clip", type=float, help="toy 1.0, real 0.1")
+    ap.add_argument("--clip-eps", type=float, default=0.2, help="PPO clip epsilon")
+    ap.add_argument("--mu", type=int, default=1, help="optimizer steps per batch of rollouts")
+    ap.add_argument("--aggregation", choices=AGGREGATIONS, default="token",
+                    help="token (DAPO), sequence (original GRPO) or constant (Dr. GRPO)")
+    ap.add_argument("--no-std-scaling", dest="scale_std", action="store_false", help="Dr. GRPO advantages r - mean")
+    ap.add_argument("--beta", type=float, default=0.0, help="k3 KL penalty weight to the initial model (paper: 0)")
+    ap.add_argument("--micro-batch-tokens", type=int, default=16384, help="padded tokens per forward/backward")
+    ap.add_argument("--optimizer", choices=["adamw", "lowmem"], default="adamw",
+                    help="lowmem: bf16 weights + fp32 master copy + bf16 moments (Qwen2.5-1.5B on 24 GB)")
+    ap.add_argument("--grad-checkpointing", action="store_true")
+    ap.add_argument("--eval-every", type=int, default=40, help="held-out pass@1 every N steps (0 = never)")
+    ap.add_argument("--eval-samples", type=int, default=4, help="samples per held-out question")
+    ap.add_argument("--eval-questions", type=int, default=300, help="held-out questions for periodic pass@1")
+    ap.add_argument("--final-eval-samples", type=int, default=8, help="samples per test question, base vs trained (0 = skip)")
+    ap.add_argument("--checkpoint-every", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    return ap
+
+
+def main(argv=None) -> None:
+    args = parse_args_resumable(build_parser(), argv)
+    ckpt = latest_checkpoint(args.resume) if args.resume else None
+    source = Path(run_settings(ckpt)["source"]) if ckpt else resolve_model_dir(args.model)
+    if ckpt:
+        args.out = ckpt.parent.parent
+    hints = model_hints(source)
+    for key, value in (TOY_DEFAULTS if hints else PAPER_DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.max_new_tokens = args.max_new_tokens or hints.get("max_new_tokens", 1024)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if args.optimizer == "lowmem" else torch.float32
+
+    tok = Tokenizer.from_dir(source)
+    template = args.template or default_template(source, tok)
+    train, held_out = load_problems(args.data), load_problems(args.eval_data)
+    eval_subset = random.Random(0).sample(held_out, min(args.eval_questions, len(held_out)))
+    cfg = GRPOConfig(group_size=args.group_size, temperature=args.temperature, top_k=args.top_k,
+                     max_new_tokens=args.max_new_tokens, clip_eps=args.clip_eps, mu=args.mu, aggregation=args.aggregation,
+                     scale_std=args.scale_std, beta=args.beta, micro_batch_tokens=args.micro_batch_tokens)
+    oc = OptimConfig(lr=args.lr, betas=tuple(args.betas), weight_decay=args.weight_decay, warmup=args.warmup,
+                     grad_clip=args.grad_clip, mode=args.optimizer)
+    settings = {"source": str(source), "model_fingerprint": fingerprint(source), "data": args.data, "template": template,
+                "batch_questions": args.batch_questions, "seed": args.seed, **cfg.__dict__, **oc.__dict__}
+    settings["betas"] = list(settings["betas"])
+
+    model = load_pretrained(ckpt or source, dtype=dtype, device=device).train()
+    model.gradient_checkpointing = args.grad_checkpointing
+    opt = build_optimizer(model, oc)
+    ref_model = None
+    if args.beta:
+        ref_model = load_pretrained(source, dtype=dtype, device=device).eval().requires_grad_(False)
+    start = 0
+    if ckpt:
+        start = load_trainer_state(ckpt, opt, {k: v for k, v in settings.items() if k != "source"})
+        print(f"resuming {args.out} from step {start} ({ckpt})")
+    else:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "args.json").write_text(json.dumps({**vars(args), "settings": settings}, indent=1, default=str) + "\n")
+    log = JsonlLog(args.out / "log.jsonl", resume_step=start if ckpt else None)
+    autocast = partial(torch.autocast, "cuda", dtype=torch.bfloat16) if device == "cuda" and dtype == torch.float32 else nullcontext
+
+    bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="GRPO")
+    for step in bar:
+        t0 = time.time()
+        step_seed = args.seed * 1_000_003 + step  # questions and samples depend only on (seed, step): exact resume
+        questions = random.Random(step_seed).sample(train, args.batch_questions)
+        with torch.no_grad(), autocast():
+            ro = rollout(model, tok, questions, template, cfg, step_seed)
+        try:
+            row = {"step": step + 1, **update(model, opt, oc, ro, cfg, step, tok.pad_id, ref_model, autocast)}
+        except NonFiniteError as e:
+            last = sorted((args.out / "checkpoints").glob("step-??????"))
+            raise SystemExit(f"stopping: {e}. The last good checkpoint, {last[-1] if last else 'none yet'}, is unchanged; "
+                             "lower --lr or --grad-clip and resume from it.") from None
+        row["update_s"] = round(time.time() - t0 - ro.seconds, 3)
+        row["lr"] = opt.param_groups[0]["lr"]
+        if args.eval_every and (step + 1) % args.eval_every == 0:
+            row["held_out_pass@1"] = pass_at_1(model, tok, eval_subset, template, args.eval_samples, args.max_new_tokens, 10_000)
+        log.write(row)
+        bar.set_postfix(reward=f"{row['reward_mean']:+.2f}", zero_var=f"{row['frac_zero_variance_groups']:.2f}",
+                        **({"held_out": f"{row['held_out_pass@1']:.3f}"} if "held_out_pass@1" in row else {}))
+        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
+            save_checkpoint(args.out, step + 1, model, opt, source, {"settings": settings})
+    bar.close()
+
+    final = save_model_folder(model, args.out / "final", source)
+    print(f"trained model: {final}")
+    if args.final_eval_samples:
+        t = time.time()
+        base = load_pretrained(source, dtype=dtype, device=device)
+        b = pass_at_1(base, tok, held_out, template, args.final_eval_samples, args.max_new_tokens, 20_000)
+        r = pass_at_1(model, tok, held_out, template, args.final_eval_samples, args.max_new_tokens, 20_000)
+        print(f"{args.eval_data} pass@1 ({len(held_out)} questions x {args.final_eval_samples} samples, T=0.9): "
+              f"base {b:.3f} -> trained {r:.3f} ({100 * (r - b):+.1f} points) [{time.time() - t:.0f}s]")
+
 
 if __name__ == "__main__":
-    sys.exit("train_rl.py is not implemented yet (issue #6); see README.md for what works today.")
+    main()

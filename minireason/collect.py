@@ -177,3 +177,11 @@ def sample_model(model_dir: str, problems: list[Problem], out_file: str | os.Pat
               "top_k": params.top_k, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens,
               "seed": params.seed, "template": template}
     return collect(model, tokenizer, problems, out_file, header, params, template, progress=progress)
+
+
+def pass_at_1(model: Transformer, tokenizer: Tokenizer, problems: list[Problem], template: str, n: int,
+              max_new_tokens: int, seed: int, temperature: float = 0.9) -> float:
+    """Mean correctness of n samples per question (a quick accuracy estimate, nothing stored)."""
+    params = SamplingParams(n=n, temperature=temperature, top_k=50, max_new_tokens=max_new_tokens, seed=seed)
+    samples = generate(model, tokenizer, [format_prompt(p.question, template) for p in problems], params)
+    return sum(is_correct(s.text, problems[s.prompt_index].answer) for s in samples) / len(samples)

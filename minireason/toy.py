@@ -221,13 +221,15 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
     from tqdm.auto import tqdm
 
     from .model import build_model
-    from .training import completion_batch, lr_at, make_optimizer, token_logprobs
+    from .training import OptimConfig, build_optimizer, completion_batch, optimizer_step, token_logprobs
 
     torch.manual_seed(pc.seed)
     hf_tok = build_tokenizer()
     eos = hf_tok.token_to_id(EOS)
     model = build_model(toy_model_config(pc, hf_tok.get_vocab_size()), seed=pc.seed).train()
-    opt = make_optimizer(model, pc.lr, betas=(0.9, 0.95), weight_decay=pc.weight_decay)
+    oc = OptimConfig(lr=pc.lr, betas=(0.9, 0.95), weight_decay=pc.weight_decay, warmup=pc.warmup,
+                     grad_clip=pc.grad_clip, total_steps=pc.steps, final_lr_frac=pc.final_lr_frac)
+    opt = build_optimizer(model, oc)
     rng = random.Random(pc.seed)
     test_questions = {p.question for p in toy_split("test")}
     log, t0, tokens_seen, ema = [], time.time(), 0, None
@@ -240,8 +242,6 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
                 problems.append(p)
         seqs = sorted(((hf_tok.encode(p.question).ids, hf_tok.encode(tutor.solve(p, rng)).ids + [eos]) for p in problems),
                       key=lambda s: len(s[0]) + len(s[1]))
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, pc.lr, pc.warmup, pc.steps, pc.final_lr_frac)
         n_loss = sum(len(c) for _, c in seqs)
         total = 0.0
         per = math.ceil(len(seqs) / pc.micro_batches)
@@ -251,9 +251,7 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
             loss = -(token_logprobs(model, ids) * mask).sum() / n_loss  # mean over the step's loss tokens
             loss.backward()
             total += loss.item()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), pc.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        optimizer_step(model, opt, oc, step)
         tokens_seen += n_loss
         ema = total if ema is None else 0.95 * ema + 0.05 * total
         bar.set_postfix(loss=f"{ema:.4f}")

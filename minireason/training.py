@@ -1,5 +1,5 @@
-"""What RL, distillation and toy pretraining share: batching, the masked token loss, the optimizer
-and its schedule.
+"""What RL, distillation and toy pretraining share: batching, token log-probs, the optimizer and its
+schedule, checkpoints with exact resume, and the run log.
 
 Sequences are right-padded (the prompt first, then the completion), so plain causal attention is
 exact for every real token and no attention mask is needed in training.
@@ -7,7 +7,11 @@ exact for every real token and no attention mask is needed in training.
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -39,14 +43,6 @@ def token_logprobs(model: Transformer, ids: torch.Tensor) -> torch.Tensor:
     return -F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
 
 
-def make_optimizer(model: Transformer, lr: float, betas=(0.9, 0.99), weight_decay: float = 0.1) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not on norms, biases)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=betas)
-
-
 def lr_at(step: int, lr: float, warmup: int, total: int | None = None, final_frac: float = 1.0) -> float:
     """Linear warmup over `warmup` steps, then constant (total None) or cosine decay to final_frac * lr."""
     if step < warmup:
@@ -55,3 +51,216 @@ def lr_at(step: int, lr: float, warmup: int, total: int | None = None, final_fra
         return lr
     t = min(1.0, (step - warmup) / max(1, total - warmup))
     return lr * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def token_logprobs_and_entropy(model: Transformer, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """As `token_logprobs`, plus the policy's entropy at each position (no grad), for logging."""
+    logits = model(ids[:, :-1]).float()
+    logp_all = torch.log_softmax(logits, -1)
+    logp = logp_all.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    with torch.no_grad():
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logp, entropy
+
+
+def micro_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Split row indices into groups whose padded size (rows x longest row) stays within max_tokens.
+
+    Rows are taken longest first, so each group pads little. A row longer than max_tokens gets a group of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and (len(groups[-1]) + 1) * lengths[groups[-1][0]] <= max_tokens:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimizer
+
+
+@dataclass
+class OptimConfig:
+    lr: float
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.1
+    warmup: int = 20
+    grad_clip: float = 0.1
+    mode: str = "adamw"  # "adamw" (fp32 weights and state) or "lowmem" (bf16 weights, see LowMemAdamW)
+    total_steps: int | None = None  # with final_lr_frac < 1: cosine decay over total_steps
+    final_lr_frac: float = 1.0
+
+
+class LowMemAdamW(torch.optim.Optimizer):
+    """AdamW for bf16 weights: an fp32 master copy of each weight and bf16 moments.
+
+    12 bytes per parameter (bf16 weight + bf16 grad + fp32 master + 2 x bf16 moments) instead of 16
+    for fp32 training, so Qwen2.5-1.5B's optimizer and weights need about 18.5 GB. The master copy keeps
+    small updates (lr 1e-6) that bf16 weights alone would round away.
+        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+        w = w (1 - lr wd) - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+    """
+
+    def __init__(self, params, lr: float, betas=(0.9, 0.99), weight_decay: float = 0.0, eps: float = 1e-8):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, eps=eps))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            (b1, b2), lr, wd, eps = group["betas"], group["lr"], group["weight_decay"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["step"] = torch.zeros((), dtype=torch.float32)
+                    st["master"] = p.detach().float().clone()
+                    st["exp_avg"] = torch.zeros_like(p, dtype=torch.bfloat16)
+                    st["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.bfloat16)
+                st["step"] += 1
+                t = st["step"].item()
+                g = p.grad.float()
+                m = st["exp_avg"].float().mul_(b1).add_(g, alpha=1 - b1)
+                v = st["exp_avg_sq"].float().mul_(b2).addcmul_(g, g, value=1 - b2)
+                st["exp_avg"].copy_(m)
+                st["exp_avg_sq"].copy_(v)
+                master = st["master"]
+                master.mul_(1 - lr * wd)
+                master.addcdiv_(m, (v / (1 - b2**t)).sqrt_().add_(eps), value=-lr / (1 - b1**t))
+                p.copy_(master)
+
+
+def build_optimizer(model: Transformer, oc: OptimConfig) -> torch.optim.Optimizer:
+    """AdamW (decay on matrices only), or LowMemAdamW for bf16 weights."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": oc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if oc.mode == "lowmem":
+        return LowMemAdamW(groups, lr=oc.lr, betas=oc.betas)
+    if oc.mode != "adamw":
+        raise ValueError(f"unknown optimizer mode {oc.mode!r}; expected 'adamw' or 'lowmem'")
+    return torch.optim.AdamW(groups, lr=oc.lr, betas=oc.betas)
+
+
+def optimizer_step(model: Transformer, opt: torch.optim.Optimizer, oc: OptimConfig, step: int) -> float:
+    """Clip, check, step, zero. Returns the pre-clip gradient norm; raises on a non-finite gradient."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), oc.grad_clip).item()
+    if not math.isfinite(grad_norm):
+        opt.zero_grad(set_to_none=True)
+        raise NonFiniteError(f"non-finite gradient norm ({grad_norm}) at step {step}")
+    for g in opt.param_groups:
+        g["lr"] = lr_at(step, oc.lr, oc.warmup, oc.total_steps, oc.final_lr_frac)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return grad_norm
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or gradient became NaN/inf: the run stops, its last checkpoint stays as it was."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Runs: checkpoints, resume, logs
+#
+# runs/NAME/args.json                 the run's settings
+# runs/NAME/log.jsonl                 one line per step
+# runs/NAME/checkpoints/step-000100/  an HF model folder (config, weights, tokenizer) + trainer_state.pt/.json
+# A checkpoint is written to step-N.tmp and renamed when complete, so a kill never leaves a half one.
+
+
+def save_model_folder(model: Transformer, out: Path, source_dir: Path) -> Path:
+    """model weights + config, with the tokenizer files of the folder it came from: a complete HF folder."""
+    model.save_pretrained(out)
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"):
+        if (Path(source_dir) / name).is_file():
+            shutil.copy(Path(source_dir) / name, Path(out) / name)
+    return Path(out)
+
+
+def save_checkpoint(run_dir: Path, step: int, model: Transformer, opt: torch.optim.Optimizer, source_dir: Path,
+                    state: dict, keep: int = 2) -> Path:
+    ckpts = Path(run_dir) / "checkpoints"
+    final = ckpts / f"step-{step:06d}"
+    tmp = ckpts / f"step-{step:06d}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    save_model_folder(model, tmp, source_dir)
+    torch.save({"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
+    (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **state}, indent=1) + "\n")
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    for old in sorted(ckpts.glob("step-??????"))[:-keep]:
+        shutil.rmtree(old)
+    return final
+
+
+def latest_checkpoint(path: Path) -> Path:
+    """`path` itself if it is a checkpoint, else the newest checkpoint of the run folder `path`."""
+    path = Path(path)
+    if (path / "trainer_state.json").is_file():
+        return path
+    found = sorted((path / "checkpoints").glob("step-??????"))
+    if not found:
+        raise FileNotFoundError(f"{path}: no checkpoint to resume from (expected checkpoints/step-N/ or a step-N folder)")
+    return found[-1]
+
+
+def run_settings(ckpt: Path) -> dict:
+    """The settings a checkpoint's run was started with."""
+    try:
+        return json.loads((Path(ckpt) / "trainer_state.json").read_text())["settings"]
+    except (OSError, json.JSONDecodeError, KeyError) as e:
+        raise ValueError(f"{ckpt}/trainer_state.json: not a checkpoint of ours ({e})") from None
+
+
+def load_trainer_state(ckpt: Path, opt: torch.optim.Optimizer, expect: dict) -> int:
+    """Restore optimizer and RNG from a checkpoint, refusing one written with other settings; returns its step."""
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    diff = sorted(k for k in expect if state.get("settings", {}).get(k) != expect[k])
+    if diff:
+        raise ValueError(f"{ckpt} is from another run: " + ", ".join(
+            f"{k} was {state.get('settings', {}).get(k)!r}, now {expect[k]!r}" for k in diff))
+    saved = torch.load(ckpt / "trainer_state.pt", weights_only=True)
+    opt.load_state_dict(saved["optimizer"])
+    torch.set_rng_state(saved["torch_rng"])
+    return int(state["step"])
+
+
+class JsonlLog:
+    """Append-only log.jsonl; on resume, lines after the resumed step are dropped."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None and self.path.exists():
+            kept = [l for l in self.path.read_text().splitlines() if l.strip() and json.loads(l).get("step", 0) <= resume_step]
+            self.path.write_text("".join(l + "\n" for l in kept))
+        elif resume_step is None:
+            self.path.write_text("")
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def parse_args_resumable(parser, argv=None):
+    """Parse a training script's arguments; with --resume, the run's own args.json supplies the defaults,
+    so `--resume DIR` alone continues it (flags given again must agree with the checkpoint's settings)."""
+    args = parser.parse_args(argv)
+    if args.resume:
+        run_dir = latest_checkpoint(args.resume).parent.parent
+        try:
+            saved = json.loads((run_dir / "args.json").read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise SystemExit(f"{run_dir}/args.json: cannot resume this run ({e})")
+        known = {a.dest for a in parser._actions}
+        parser.set_defaults(**{k: v for k, v in saved.items() if k in known and k not in ("resume", "out")})
+        args = parser.parse_args(argv)
+        for a in parser._actions:  # JSON turned paths and tuples into strings and lists
+            if a.type is Path and isinstance(getattr(args, a.dest, None), str):
+                setattr(args, a.dest, Path(getattr(args, a.dest)))
+    return args

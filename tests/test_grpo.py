@@ -1,0 +1,109 @@
+"""GRPO maths against hand-computed values."""
+
+import math
+
+import pytest
+import torch
+
+from minireason.grpo import group_advantages, k3_kl, policy_loss, token_weights
+
+
+def test_group_advantages_by_hand():
+    r = torch.tensor([[1.0, -1.0, -1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [1.0, -1.0, -1.0, -1.0]])
+    a = group_advantages(r, eps=1e-4)
+    assert torch.allclose(a[0], torch.tensor([1.0, -1.0, -1.0, 1.0]) / (1 + 1e-4))  # mean 0, population std 1
+    assert torch.equal(a[1], torch.zeros(4))  # zero-variance group: no signal
+    std = math.sqrt(0.75)  # rewards 1,-1,-1,-1: mean -0.5, deviations 1.5, -0.5 x3
+    assert torch.allclose(a[2], torch.tensor([1.5, -0.5, -0.5, -0.5]) / (std + 1e-4))
+    dr = group_advantages(r, scale_std=False)
+    assert torch.allclose(dr[2], torch.tensor([1.5, -0.5, -0.5, -0.5]))
+    assert torch.equal(dr[1], torch.zeros(4))
+
+
+MASK = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0]])  # response lengths 2 and 3
+ADV = torch.tensor([1.0, -0.5])
+
+
+def loss_and_grad(aggregation, logp0=None, old=None, max_new=4, **kw):
+    logp = (torch.zeros(2, 4) if logp0 is None else logp0.clone()).requires_grad_(True)
+    old = logp.detach().clone() if old is None else old
+    loss, stats = policy_loss(logp, old, ADV, token_weights(MASK, aggregation, max_new), **kw)
+    loss.backward()
+    return loss.item(), logp.grad, stats
+
+
+@pytest.mark.parametrize("aggregation,value,per_token_scale", [
+    # token: sum_i A_i n_i / total tokens = (1*2 - 0.5*3) / 5;  dL/dlogp_it = -A_i / 5
+    ("token", -(2 - 1.5) / 5, [1 / 5, 1 / 5]),
+    # sequence: mean over responses of (sum_t A_i / n_i) = (1 + -0.5) / 2;  dL/dlogp_it = -A_i / (n_i * 2)
+    ("sequence", -(1 - 0.5) / 2, [1 / 4, 1 / 6]),
+    # constant (max_new_tokens 4): sum A_i n_i / (4 * 2);  dL/dlogp_it = -A_i / 8
+    ("constant", -(2 - 1.5) / 8, [1 / 8, 1 / 8]),
+])
+def test_loss_aggregations_value_and_gradient(aggregation, value, per_token_scale):
+    loss, grad, _ = loss_and_grad(aggregation)
+    assert loss == pytest.approx(value)
+    expected = -MASK * (ADV * torch.tensor(per_token_scale))[:, None]
+    assert torch.allclose(grad, expected)
+
+
+def test_micro_batches_add_up_to_the_full_batch():
+    """Weights are computed for the whole batch, so per-row losses sum to the full-batch loss."""
+    w = token_weights(MASK, "sequence")
+    logp = torch.randn(2, 4)
+    full, _ = policy_loss(logp, logp - 0.1, ADV, w)
+    parts = sum(policy_loss(logp[i : i + 1], logp[i : i + 1] - 0.1, ADV[i : i + 1], w[i : i + 1])[0] for i in range(2))
+    assert full.item() == pytest.approx(parts.item())
+
+
+def test_zero_variance_group_gives_zero_gradient():
+    logp = torch.randn(4, 3, requires_grad=True)
+    adv = group_advantages(torch.tensor([[1.0, 1.0, 1.0, 1.0]])).flatten()
+    loss, _ = policy_loss(logp, logp.detach() + 0.3, adv, token_weights(torch.ones(4, 3), "token"))
+    loss.backward()
+    assert torch.equal(logp.grad, torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize("log_ratio,adv,has_grad", [
+    (math.log(1.5), 1.0, False),  # above 1+eps with A > 0: clipped, no gradient
+    (math.log(0.5), 1.0, True),  # below 1-eps with A > 0: the unclipped term is the min, gradient flows
+    (math.log(0.5), -1.0, False),  # below 1-eps with A < 0: clipped
+    (math.log(1.5), -1.0, True),  # above 1+eps with A < 0: unclipped is the min
+    (math.log(1.1), 1.0, True),  # inside the clip range
+])
+def test_clipping(log_ratio, adv, has_grad):
+    logp = torch.tensor([[log_ratio]], requires_grad=True)
+    loss, stats = policy_loss(logp, torch.zeros(1, 1), torch.tensor([adv]), torch.ones(1, 1), clip_eps=0.2)
+    loss.backward()
+    assert (logp.grad.abs().item() > 0) == has_grad
+    assert stats["clip_fraction"] == (0.0 if has_grad else 1.0)
+    ratio = math.exp(log_ratio)
+    assert loss.item() == pytest.approx(-min(ratio * adv, min(max(ratio, 0.8), 1.2) * adv))
+    if has_grad:  # d/dlogp of -ratio*A is -ratio*A
+        assert logp.grad.item() == pytest.approx(-ratio * adv)
+
+
+def test_k3_kl_value_and_gradient():
+    logp = torch.tensor([math.log(0.5)], requires_grad=True)
+    ref = torch.tensor([math.log(0.25)])
+    kl = k3_kl(logp, ref)
+    assert kl.item() == pytest.approx(0.5 - math.log(0.5) - 1)  # r - log r - 1 with r = 0.25/0.5
+    kl.backward()
+    assert logp.grad.item() == pytest.approx(1 - 0.5)  # d/dlogp = 1 - exp(ref - logp)
+    assert k3_kl(torch.tensor([0.3]), torch.tensor([0.3])).item() == 0.0
+    assert (k3_kl(torch.randn(100), torch.randn(100)) >= 0).all()
+
+
+def test_kl_term_enters_the_loss():
+    logp = torch.tensor([[math.log(0.5)]], requires_grad=True)
+    ref = torch.tensor([[math.log(0.25)]])
+    loss, stats = policy_loss(logp, logp.detach(), torch.tensor([0.0]), torch.ones(1, 1), ref_logprobs=ref, beta=0.1)
+    assert loss.item() == pytest.approx(0.1 * (0.5 - math.log(0.5) - 1))
+    assert stats["kl"] == pytest.approx(0.5 - math.log(0.5) - 1)
+
+
+def test_unknown_aggregation_and_missing_length():
+    with pytest.raises(ValueError, match="unknown loss aggregation 'mean'"):
+        token_weights(MASK, "mean")
+    with pytest.raises(ValueError, match="needs max_new_tokens"):
+        token_weights(MASK, "constant")
