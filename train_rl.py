@@ -13,25 +13,20 @@ grad clip 0.1, 300 steps) and the toy world's values for toy models (lr 2e-4, wd
 """
 
 import argparse
-import copy
-import json
 import random
 import time
-from contextlib import nullcontext
-from functools import partial
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from minireason.collect import default_template, fingerprint, model_hints, pass_at_1
+from minireason.collect import default_template, fingerprint, pass_at_1
 from minireason.grpo import AGGREGATIONS, GRPOConfig, rollout, update
-from minireason.model import load_pretrained, resolve_model_dir
+from minireason.model import load_pretrained
 from minireason.tasks import load_problems
 from minireason.tokenizer import TEMPLATES, Tokenizer
-from minireason.training import (JsonlLog, NonFiniteError, OptimConfig, build_optimizer, latest_checkpoint,
-                                 load_trainer_state, parse_args_resumable, run_settings, save_checkpoint,
-                                 save_model_folder)
+from minireason.training import (NonFiniteError, OptimConfig, begin_run, compare_before_after, load_for_training,
+                                 parse_args_resumable, save_checkpoint, save_model_folder)
 
 TOY_DEFAULTS = dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=120)
 PAPER_DEFAULTS = dict(lr=1e-6, weight_decay=0.1, warmup=20, grad_clip=0.1, steps=300)
@@ -78,20 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> None:
     args = parse_args_resumable(build_parser(), argv)
-    ckpt = latest_checkpoint(args.resume) if args.resume else None
-    source = Path(run_settings(ckpt)["source"]) if ckpt else resolve_model_dir(args.model)
-    if ckpt:
-        args.out = ckpt.parent.parent
-    hints = model_hints(source)
-    for key, value in (TOY_DEFAULTS if hints else PAPER_DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    args.max_new_tokens = args.max_new_tokens or hints.get("max_new_tokens", 1024)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if args.optimizer == "lowmem" else torch.float32
-
-    tok = Tokenizer.from_dir(source)
-    template = args.template or default_template(source, tok)
+    run = begin_run(args, args.model, TOY_DEFAULTS, PAPER_DEFAULTS)
+    args.max_new_tokens = args.max_new_tokens or run.hints.get("max_new_tokens", 1024)
+    tok = Tokenizer.from_dir(run.source)
+    template = args.template or default_template(run.source, tok)
     train, held_out = load_problems(args.data), load_problems(args.eval_data)
     eval_subset = random.Random(0).sample(held_out, min(args.eval_questions, len(held_out)))
     cfg = GRPOConfig(group_size=args.group_size, temperature=args.temperature, top_k=args.top_k,
@@ -99,39 +84,25 @@ def main(argv=None) -> None:
                      scale_std=args.scale_std, beta=args.beta, micro_batch_tokens=args.micro_batch_tokens)
     oc = OptimConfig(lr=args.lr, betas=tuple(args.betas), weight_decay=args.weight_decay, warmup=args.warmup,
                      grad_clip=args.grad_clip, mode=args.optimizer)
-    settings = {"source": str(source), "model_fingerprint": fingerprint(source), "data": args.data, "template": template,
-                "batch_questions": args.batch_questions, "seed": args.seed, **cfg.__dict__, **oc.__dict__}
-    settings["betas"] = list(settings["betas"])
-
-    model = load_pretrained(ckpt or source, dtype=dtype, device=device).train()
-    model.gradient_checkpointing = args.grad_checkpointing
-    opt = build_optimizer(model, oc)
+    settings = {"source": str(run.source), "model_fingerprint": fingerprint(run.source), "data": args.data,
+                "template": template, "batch_questions": args.batch_questions, "seed": args.seed,
+                **cfg.__dict__, **oc.__dict__, "betas": list(oc.betas)}
+    model, opt, start, log = load_for_training(run, args, oc, settings)
     ref_model = None
-    if args.beta:
-        ref_model = load_pretrained(source, dtype=dtype, device=device).eval().requires_grad_(False)
-    start = 0
-    if ckpt:
-        start = load_trainer_state(ckpt, opt, {k: v for k, v in settings.items() if k != "source"})
-        print(f"resuming {args.out} from step {start} ({ckpt})")
-    else:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "args.json").write_text(json.dumps({**vars(args), "settings": settings}, indent=1, default=str) + "\n")
-    log = JsonlLog(args.out / "log.jsonl", resume_step=start if ckpt else None)
-    autocast = partial(torch.autocast, "cuda", dtype=torch.bfloat16) if device == "cuda" and dtype == torch.float32 else nullcontext
+    if args.beta:  # the KL anchor: the model the run started from
+        ref_model = load_pretrained(run.source, dtype=run.dtype, device=run.device).eval().requires_grad_(False)
 
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="GRPO")
     for step in bar:
         t0 = time.time()
         step_seed = args.seed * 1_000_003 + step  # questions and samples depend only on (seed, step): exact resume
         questions = random.Random(step_seed).sample(train, args.batch_questions)
-        with torch.no_grad(), autocast():
+        with torch.no_grad(), run.autocast():
             ro = rollout(model, tok, questions, template, cfg, step_seed)
         try:
-            row = {"step": step + 1, **update(model, opt, oc, ro, cfg, step, tok.pad_id, ref_model, autocast)}
+            row = {"step": step + 1, **update(model, opt, oc, ro, cfg, step, tok.pad_id, ref_model, run.autocast)}
         except NonFiniteError as e:
-            last = sorted((args.out / "checkpoints").glob("step-??????"))
-            raise SystemExit(f"stopping: {e}. The last good checkpoint, {last[-1] if last else 'none yet'}, is unchanged; "
-                             "lower --lr or --grad-clip and resume from it.") from None
+            raise run.stop(e) from None
         row["update_s"] = round(time.time() - t0 - ro.seconds, 3)
         row["lr"] = opt.param_groups[0]["lr"]
         if args.eval_every and (step + 1) % args.eval_every == 0:
@@ -140,18 +111,13 @@ def main(argv=None) -> None:
         bar.set_postfix(reward=f"{row['reward_mean']:+.2f}", zero_var=f"{row['frac_zero_variance_groups']:.2f}",
                         **({"held_out": f"{row['held_out_pass@1']:.3f}"} if "held_out_pass@1" in row else {}))
         if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
-            save_checkpoint(args.out, step + 1, model, opt, source, {"settings": settings})
+            save_checkpoint(run.out, step + 1, model, opt, run.source, {"settings": settings})
     bar.close()
 
-    final = save_model_folder(model, args.out / "final", source)
-    print(f"trained model: {final}")
+    print(f"trained model: {save_model_folder(model, run.out / 'final', run.source)}")
     if args.final_eval_samples:
-        t = time.time()
-        base = load_pretrained(source, dtype=dtype, device=device)
-        b = pass_at_1(base, tok, held_out, template, args.final_eval_samples, args.max_new_tokens, 20_000)
-        r = pass_at_1(model, tok, held_out, template, args.final_eval_samples, args.max_new_tokens, 20_000)
-        print(f"{args.eval_data} pass@1 ({len(held_out)} questions x {args.final_eval_samples} samples, T=0.9): "
-              f"base {b:.3f} -> trained {r:.3f} ({100 * (r - b):+.1f} points) [{time.time() - t:.0f}s]")
+        compare_before_after(run, model, tok, template, held_out, args.final_eval_samples, args.max_new_tokens,
+                             f"{args.eval_data} (base -> RL)")
 
 
 if __name__ == "__main__":

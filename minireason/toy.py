@@ -221,7 +221,7 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
     from tqdm.auto import tqdm
 
     from .model import build_model
-    from .training import OptimConfig, build_optimizer, completion_batch, optimizer_step, token_logprobs
+    from .training import OptimConfig, build_optimizer, completion_loss_backward, optimizer_step
 
     torch.manual_seed(pc.seed)
     hf_tok = build_tokenizer()
@@ -243,14 +243,9 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
         seqs = sorted(((hf_tok.encode(p.question).ids, hf_tok.encode(tutor.solve(p, rng)).ids + [eos]) for p in problems),
                       key=lambda s: len(s[0]) + len(s[1]))
         n_loss = sum(len(c) for _, c in seqs)
-        total = 0.0
-        per = math.ceil(len(seqs) / pc.micro_batches)
-        for i in range(0, len(seqs), per):
-            part = seqs[i : i + per]
-            ids, mask = completion_batch([s[0] for s in part], [s[1] for s in part], pad_id=0)
-            loss = -(token_logprobs(model, ids) * mask).sum() / n_loss  # mean over the step's loss tokens
-            loss.backward()
-            total += loss.item()
+        per = math.ceil(len(seqs) / pc.micro_batches)  # length-sorted, so each micro-batch pads little
+        groups = [list(range(i, min(i + per, len(seqs)))) for i in range(0, len(seqs), per)]
+        total = completion_loss_backward(model, [s[0] for s in seqs], [s[1] for s in seqs], groups, pad_id=0)
         optimizer_step(model, opt, oc, step)
         tokens_seen += n_loss
         ema = total if ema is None else 0.95 * ema + 0.05 * total

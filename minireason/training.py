@@ -7,6 +7,7 @@ exact for every real token and no attention mask is needed in training.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -51,6 +52,25 @@ def lr_at(step: int, lr: float, warmup: int, total: int | None = None, final_fra
         return lr
     t = min(1.0, (step - warmup) / max(1, total - warmup))
     return lr * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def completion_loss_backward(model: Transformer, prompts: list[list[int]], completions: list[list[int]],
+                             groups: list[list[int]], pad_id: int, autocast=contextlib.nullcontext) -> float:
+    """Backpropagate the mean cross-entropy over all completion tokens, one micro-batch (group of row
+    indices) at a time: L = -sum log p(completion token) / (completion tokens in the whole batch).
+    Returns L; raises NonFiniteError on a NaN/inf loss."""
+    device = next(model.parameters()).device
+    n_tokens = sum(len(c) for c in completions)
+    total = 0.0
+    for group in groups:
+        ids, mask = completion_batch([prompts[i] for i in group], [completions[i] for i in group], pad_id, device)
+        with autocast():
+            loss = -(token_logprobs(model, ids) * mask).sum() / n_tokens
+        if not torch.isfinite(loss):
+            raise NonFiniteError(f"non-finite loss ({loss.item()})")
+        loss.backward()
+        total += loss.item()
+    return total
 
 
 def token_logprobs_and_entropy(model: Transformer, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,3 +284,80 @@ def parse_args_resumable(parser, argv=None):
             if a.type is Path and isinstance(getattr(args, a.dest, None), str):
                 setattr(args, a.dest, Path(getattr(args, a.dest)))
     return args
+
+
+# ----------------------------------------------------------------------------------------------
+# What both training scripts do around their loop
+
+
+@dataclass
+class Run:
+    out: Path
+    source: Path  # the model folder the run started from
+    ckpt: Path | None  # the checkpoint being resumed, if any
+    hints: dict  # the source model's minireason hints (non-empty for toy models)
+    device: str
+    dtype: torch.dtype
+
+    def autocast(self):
+        """bf16 autocast for fp32 weights on CUDA; nothing on the CPU (or for bf16 weights)."""
+        if self.device.startswith("cuda") and self.dtype == torch.float32:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def stop(self, err: Exception) -> SystemExit:
+        last = sorted((self.out / "checkpoints").glob("step-??????"))
+        return SystemExit(f"stopping: {err}. The last good checkpoint, {last[-1] if last else 'none yet'}, is "
+                          "unchanged; lower --lr or --grad-clip and resume from it with --resume.")
+
+
+def begin_run(args, model_name: str, toy_defaults: dict, paper_defaults: dict) -> Run:
+    """Resolve the source model (or the resumed run's), fill hyper-parameter defaults (toy or paper), pick device."""
+    from .collect import model_hints
+    from .model import resolve_model_dir
+
+    ckpt = latest_checkpoint(args.resume) if args.resume else None
+    source = Path(run_settings(ckpt)["source"]) if ckpt else resolve_model_dir(model_name)
+    if ckpt:
+        args.out = ckpt.parent.parent
+    hints = model_hints(source)
+    for key, value in (toy_defaults if hints else paper_defaults).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if args.optimizer == "lowmem" else torch.float32
+    args.out.mkdir(parents=True, exist_ok=True)
+    return Run(args.out, source, ckpt, hints, device, dtype)
+
+
+def load_for_training(run: Run, args, oc: OptimConfig, settings: dict):
+    """Model (from the source or the checkpoint), optimizer (restored on resume), first step, log."""
+    from .model import load_pretrained
+
+    model = load_pretrained(run.ckpt or run.source, dtype=run.dtype, device=run.device).train()
+    model.gradient_checkpointing = args.grad_checkpointing
+    opt = build_optimizer(model, oc)
+    start = 0
+    if run.ckpt:
+        start = load_trainer_state(run.ckpt, opt, {k: v for k, v in settings.items() if k != "source"})
+        print(f"resuming {run.out} from step {start} ({run.ckpt})")
+    else:
+        (run.out / "args.json").write_text(json.dumps({**vars(args), "settings": settings}, indent=1, default=str) + "\n")
+    return model, opt, start, JsonlLog(run.out / "log.jsonl", resume_step=start if run.ckpt else None)
+
+
+def compare_before_after(run: Run, model: Transformer, tokenizer, template: str, problems, n: int, max_new: int,
+                         label: str) -> tuple[float, float]:
+    """pass@1 of the source model and the trained one on held-out problems; printed and returned."""
+    import time
+
+    from .collect import pass_at_1
+    from .model import load_pretrained
+
+    t = time.time()
+    before = pass_at_1(load_pretrained(run.source, dtype=run.dtype, device=run.device), tokenizer, problems, template,
+                       n, max_new, 20_000)
+    after = pass_at_1(model, tokenizer, problems, template, n, max_new, 20_000)
+    print(f"{label} pass@1 ({len(problems)} questions x {n} samples, T=0.9): before {before:.3f} -> after {after:.3f} "
+          f"({100 * (after - before):+.1f} points) [{time.time() - t:.0f}s]")
+    return before, after
