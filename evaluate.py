@@ -13,6 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
+from minireason import run_cli
 from minireason.collect import model_hints, read_samples_file, sample_model
 from minireason.model import resolve_model_dir
 from minireason.report import analyze, console_table, write_report
@@ -69,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from minireason import run_cli
 from minireason.collect import default_template, fingerprint, model_hints, read_samples_file, sample_model
 from minireason.model import resolve_model_dir
 from minireason.sampler import SamplingParams
@@ -176,4 +177,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from minireason import run_cli
 from minireason.collect import default_template, fingerprint, pass_at_1
 from minireason.grpo import AGGREGATIONS, GRPOConfig, rollout, update
 from minireason.model import load_pretrained
@@ -121,4 +122,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
