@@ -243,9 +243,16 @@ class Attention(nn.Module):
         # mask=None means plain causal attention over x itself (training, unpadded or right-padded).
         # Never is_causal=True with a cache: for a 1-token query SDPA aligns the causal mask top-left,
         # so the new token would see only key 0.
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=self.n_kv != self.n_heads
-        )
+        if T == 1 and mask is not None and self.n_kv != self.n_heads:
+            # Decoding one token: the G query heads sharing a kv head become G queries against it,
+            # so the shared keys/values are read once instead of being repeated per query head.
+            G = self.n_heads // self.n_kv
+            y = F.scaled_dot_product_attention(q.view(B, self.n_kv, G, self.head_dim), k, v, attn_mask=mask)
+            y = y.view(B, self.n_heads, 1, self.head_dim)
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=self.n_kv != self.n_heads
+            )
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
 
 
