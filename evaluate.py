@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--data", default="test", help="'test' or 'train' (toy splits) or a JSONL file")
     ap.add_argument("--limit", type=int, help="use only the first N questions")
     ap.add_argument("--k", type=int, default=64, help="samples per question")
-    ap.add_argument("--temperature", type=float, default=0.9)
+    ap.add_argument("--temperature", type=float, help="default: the model's hint (toy 1.0), else 0.9 (the paper)")
     ap.add_argument("--top-k", type=int, default=50)
     ap.add_argument("--top-p", type=float, default=1.0)
     ap.add_argument("--max-new-tokens", type=int, help="default: the model's hint (toy: 160), else 1024")
@@ -56,8 +56,10 @@ def main() -> None:
         if args.analyze_only:
             records[name] = read_samples_file(out_file)[1]
             continue
-        max_new = args.max_new_tokens or model_hints(resolve_model_dir(path)).get("max_new_tokens", 1024)
-        params = SamplingParams(n=args.k, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+        hints = model_hints(resolve_model_dir(path))
+        max_new = args.max_new_tokens or hints.get("max_new_tokens", 1024)
+        temperature = args.temperature if args.temperature is not None else hints.get("temperature", 0.9)
+        params = SamplingParams(n=args.k, temperature=temperature, top_k=args.top_k, top_p=args.top_p,
                                 max_new_tokens=max_new, seed=args.seed)
         t = time.time()
         records[name] = sample_model(path, problems, out_file, params, data_name=f"{args.data}[:{args.limit}]" if args.limit else args.data,

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-per-question", type=int, help="correct responses kept per question (self/rl 8, teacher 4)")
     ap.add_argument("--student-k", type=int, default=8, help="student samples per question for the solvable filter")
     ap.add_argument("--student-samples", type=Path, help="reuse stored student samples (evaluate.py's samples-NAME.jsonl)")
-    ap.add_argument("--temperature", type=float, default=0.9, help="sampling temperature for teacher and student")
+    ap.add_argument("--temperature", type=float, help="sampling temperature for teacher and student: toy 1.0, real 0.9")
     ap.add_argument("--max-new-tokens", type=int, help="default: the model's hint (toy 160), else 1024")
     ap.add_argument("--template", choices=TEMPLATES, help="prompt template (default: the student's own)")
     ap.add_argument("--out", type=Path, default=Path("runs/distill"))
@@ -173,7 +173,7 @@ def main(argv=None) -> None:
     if args.final_eval_samples:
         max_new = args.max_new_tokens or run.hints.get("max_new_tokens", 1024)
         compare_before_after(run, model, tok, template, load_problems(args.eval_data), args.final_eval_samples, max_new,
-                             f"{args.eval_data} (student -> distilled)")
+                             args.temperature, f"{args.eval_data} (student -> distilled)")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--steps", type=int, help="rollout steps (toy 120, real 300)")
     ap.add_argument("--batch-questions", type=int, default=16, help="questions per step (B)")
     ap.add_argument("--group-size", type=int, default=8, help="responses per question (G)")
-    ap.add_argument("--temperature", type=float, default=0.9)
+    ap.add_argument("--temperature", type=float, help="rollout temperature: toy 1.0, real 0.9 (the paper)")
     ap.add_argument("--top-k", type=int, default=50)
     ap.add_argument("--max-new-tokens", type=int, help="default: the model's hint (toy 160), else 1024")
     ap.add_argument("--template", choices=TEMPLATES, help="prompt template (default: the model's own)")
@@ -107,7 +107,8 @@ def main(argv=None) -> None:
         row["update_s"] = round(time.time() - t0 - ro.seconds, 3)
         row["lr"] = opt.param_groups[0]["lr"]
         if args.eval_every and (step + 1) % args.eval_every == 0:
-            row["held_out_pass@1"] = pass_at_1(model, tok, eval_subset, template, args.eval_samples, args.max_new_tokens, 10_000)
+            row["held_out_pass@1"] = pass_at_1(model, tok, eval_subset, template, args.eval_samples, args.max_new_tokens,
+                                               10_000, args.temperature)
         log.write(row)
         bar.set_postfix(reward=f"{row['reward_mean']:+.2f}", zero_var=f"{row['frac_zero_variance_groups']:.2f}",
                         **({"held_out": f"{row['held_out_pass@1']:.3f}"} if "held_out_pass@1" in row else {}))
@@ -118,7 +119,7 @@ def main(argv=None) -> None:
     print(f"trained model: {save_model_folder(model, run.out / 'final', run.source)}")
     if args.final_eval_samples:
         compare_before_after(run, model, tok, template, held_out, args.final_eval_samples, args.max_new_tokens,
-                             f"{args.eval_data} (base -> RL)")
+                             args.temperature, f"{args.eval_data} (base -> RL)")
 
 
 if __name__ == "__main__":

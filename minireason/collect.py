@@ -180,7 +180,7 @@ def sample_model(model_dir: str, problems: list[Problem], out_file: str | os.Pat
 
 
 def pass_at_1(model: Transformer, tokenizer: Tokenizer, problems: list[Problem], template: str, n: int,
-              max_new_tokens: int, seed: int, temperature: float = 0.9) -> float:
+              max_new_tokens: int, seed: int, temperature: float) -> float:
     """Mean correctness of n samples per question (a quick accuracy estimate, nothing stored)."""
     params = SamplingParams(n=n, temperature=temperature, top_k=50, max_new_tokens=max_new_tokens, seed=seed)
     samples = generate(model, tokenizer, [format_prompt(p.question, template) for p in problems], params)

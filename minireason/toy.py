@@ -39,7 +39,9 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers
 
+from .metrics import bin_counts, default_bins
 from .tasks import LEVELS, TRAIN_LEVEL_WEIGHTS, Problem, make_problem, toy_split
+from .verifier import is_correct
 
 PAD, BOS, EOS, UNK = "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"
 TOY_MODELS_DIR = Path(__file__).parent / "toy_models"
@@ -75,7 +77,7 @@ class Tutor:
     final_slip: float = 0.02  # slip rate of the final multi-digit addition
     # rare knowledge: (fact, probability that it is stated correctly)
     partial_facts: tuple[tuple[str, float], ...] = (
-        ("4*7", 0.05), ("3*8", 0.1), ("5*8", 0.1), ("6*7", 0.25), ("2*9", 0.3), ("3*7", 0.4))
+        ("4*7", 0.05), ("4*6", 0.08), ("3*8", 0.1), ("5*8", 0.1), ("6*7", 0.25), ("2*9", 0.3), ("3*7", 0.4))
     gap_facts: tuple[str, ...] = ("7*8", "6*9")  # never stated correctly
     world_seed: int = 0  # which digit pairs are hard
 
@@ -99,7 +101,7 @@ class Tutor:
     def _product(self, x: int, y: int, rng: random.Random) -> int:
         fact, true = f"{min(x, y)}*{max(x, y)}", x * y
         if fact in self.gap_facts:
-            return true + 2 if fact == self.gap_facts[0] else true + rng.choice((1, 2, 3))
+            return true + 2  # always the same wrong value: nothing near the truth is ever seen
         if fact in self._partial_ok and rng.random() >= self._partial_ok[fact]:
             return true + rng.choice((1, 2))
         return self._slipped(true, self.hard_slip if (x, y) in self._hard_mul else self.slip, rng)
@@ -149,8 +151,6 @@ class Tutor:
 
     def success_counts(self, problems: list[Problem], k: int, seed: int = 0) -> list[int]:
         """X per problem: how many of k tutor solutions are right (the imitation ceiling)."""
-        from .verifier import is_correct
-
         rng = random.Random(seed)
         return [sum(is_correct(self.solve(p, rng), p.answer) for _ in range(k)) for p in problems]
 
@@ -161,8 +161,6 @@ def needs_any(problem: Problem, facts) -> bool:
 
 def tutor_report(tutor: Tutor, problems: list[Problem], k: int = 64, seed: int = 0) -> dict:
     """The tutor's own X/k histogram over the toy bins, pass@1, pass@k, and rates by knowledge needed."""
-    from .metrics import bin_counts, default_bins  # metrics is pure numpy; imported late to keep startup light
-
     xs = tutor.success_counts(problems, k, seed)
     partial = tuple(f for f, _ in tutor.partial_facts)
     edges = default_bins(k)
@@ -266,7 +264,10 @@ def save_toy_model(model, hf_tok: HFTokenizer, out_dir: Path, provenance: dict) 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.config.extra["minireason"] = {"prompt_template": "question", "max_new_tokens": 160, **provenance}
+    # Defaults the scripts read for this model: its prompt format, a length cap, and the temperature at
+    # which a toy model reproduces its tutor's own noise (1.0; the paper's 0.9 is for real models).
+    model.config.extra["minireason"] = {"prompt_template": "question", "max_new_tokens": 160, "temperature": 1.0,
+                                        **provenance}
     model.save_pretrained(tmp)
     hf_tok.save(str(tmp / "tokenizer.json"))
     (tmp / "generation_config.json").write_text(json.dumps({"eos_token_id": 2, "pad_token_id": 0}, indent=2) + "\n")
@@ -306,13 +307,13 @@ def main(argv=None) -> None:
                    help="hard knowledge gaps: comma-separated facts never stated correctly ('' for none)")
     t.add_argument("--world-seed", type=int, default=d.world_seed, help="which digit pairs are hard")
     p = ap.add_argument_group("pretraining")
-    p.add_argument("--steps", type=int, default=pd.steps, help="optimizer steps per model")
+    p.add_argument("--steps", type=int, default=pd.steps, help="optimizer steps for the base")
     p.add_argument("--teacher-steps", type=int, default=1000, help="optimizer steps for the teacher")
     p.add_argument("--batch-size", type=int, default=pd.batch_size, help="sequences per step")
     p.add_argument("--lr", type=float, default=pd.lr, help="peak learning rate (cosine to 10%%)")
     p.add_argument("--seed", type=int, default=pd.seed, help="initialisation and data seed")
-    p.add_argument("--hidden-size", type=int, default=pd.hidden_size)
-    p.add_argument("--layers", type=int, default=pd.layers)
+    p.add_argument("--hidden-size", type=int, default=pd.hidden_size, help="model width (split over 6 attention heads)")
+    p.add_argument("--layers", type=int, default=pd.layers, help="transformer blocks")
     p.add_argument("--only", choices=["base", "teacher"], help="train just one of the two models")
     p.add_argument("--out", type=Path, default=TOY_MODELS_DIR, help="folder that receives toy-base/ and toy-teacher/")
     ap.add_argument("--check-only", action="store_true", help="print the tutor's histogram and stop")

@@ -324,6 +324,8 @@ def begin_run(args, model_name: str, toy_defaults: dict, paper_defaults: dict) -
     for key, value in (toy_defaults if hints else paper_defaults).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.temperature is None:  # toy models ask for 1.0; real models get the paper's 0.9
+        args.temperature = hints.get("temperature", 0.9)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if args.optimizer == "lowmem" else torch.float32
     args.out.mkdir(parents=True, exist_ok=True)
@@ -347,7 +349,7 @@ def load_for_training(run: Run, args, oc: OptimConfig, settings: dict):
 
 
 def compare_before_after(run: Run, model: Transformer, tokenizer, template: str, problems, n: int, max_new: int,
-                         label: str) -> tuple[float, float]:
+                         temperature: float, label: str) -> tuple[float, float]:
     """pass@1 of the source model and the trained one on held-out problems; printed and returned."""
     import time
 
@@ -356,8 +358,8 @@ def compare_before_after(run: Run, model: Transformer, tokenizer, template: str,
 
     t = time.time()
     before = pass_at_1(load_pretrained(run.source, dtype=run.dtype, device=run.device), tokenizer, problems, template,
-                       n, max_new, 20_000)
-    after = pass_at_1(model, tokenizer, problems, template, n, max_new, 20_000)
-    print(f"{label} pass@1 ({len(problems)} questions x {n} samples, T=0.9): before {before:.3f} -> after {after:.3f} "
+                       n, max_new, 20_000, temperature)
+    after = pass_at_1(model, tokenizer, problems, template, n, max_new, 20_000, temperature)
+    print(f"{label} pass@1 ({len(problems)} questions x {n} samples, T={temperature}): before {before:.3f} -> after {after:.3f} "
           f"({100 * (after - before):+.1f} points) [{time.time() - t:.0f}s]")
     return before, after
