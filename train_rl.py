@@ -29,7 +29,7 @@ from minireason.tokenizer import TEMPLATES, Tokenizer
 from minireason.training import (NonFiniteError, OptimConfig, begin_run, compare_before_after, load_for_training,
                                  parse_args_resumable, save_checkpoint, save_model_folder)
 
-TOY_DEFAULTS = dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=120)
+TOY_DEFAULTS = dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=200)
 PAPER_DEFAULTS = dict(lr=1e-6, weight_decay=0.1, warmup=20, grad_clip=0.1, steps=300)
 
 
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--eval-data", default="test", help="held-out questions for periodic and final pass@1")
     ap.add_argument("--out", type=Path, default=Path("runs/rl"))
     ap.add_argument("--resume", type=Path, help="a run folder or one of its checkpoints: continue it exactly")
-    ap.add_argument("--steps", type=int, help="rollout steps (toy 120, real 300)")
+    ap.add_argument("--steps", type=int, help="rollout steps (toy 200, real 300)")
     ap.add_argument("--batch-questions", type=int, default=16, help="questions per step (B)")
     ap.add_argument("--group-size", type=int, default=8, help="responses per question (G)")
     ap.add_argument("--temperature", type=float, help="rollout temperature: toy 1.0, real 0.9 (the paper)")
