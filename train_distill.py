@@ -26,10 +26,10 @@ from minireason.model import resolve_model_dir
 from minireason.sampler import SamplingParams
 from minireason.sft import drop_traces_stating, load_examples, rejection_sample, save_examples, solvable_ids
 from minireason.tasks import load_problems
-from minireason.tokenizer import TEMPLATES, Tokenizer, format_prompt
-from minireason.training import (NonFiniteError, OptimConfig, begin_run, compare_before_after, completion_loss_backward,
-                                 load_for_training, micro_batches, optimizer_step, parse_args_resumable,
-                                 save_checkpoint, save_model_folder)
+from minireason.tokenizer import Tokenizer, format_prompt
+from minireason.training import (NonFiniteError, OptimConfig, add_training_args, begin_run, compare_before_after,
+                                 completion_loss_backward, load_for_training, micro_batches, optimizer_step,
+                                 parse_args_resumable, save_checkpoint, save_model_folder)
 
 VARIANTS = ("all", "reasoning-only", "self", "rl")
 TOY_DEFAULTS = dict(lr=3e-4, weight_decay=0.0, warmup=10, grad_clip=1.0, epochs=2)
@@ -50,26 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-per-question", type=int, help="correct responses kept per question (self/rl 8, teacher 4)")
     ap.add_argument("--student-k", type=int, default=8, help="student samples per question for the solvable filter")
     ap.add_argument("--student-samples", type=Path, help="reuse stored student samples (evaluate.py's samples-NAME.jsonl)")
-    ap.add_argument("--temperature", type=float, help="sampling temperature for teacher and student: toy 1.0, real 0.9")
-    ap.add_argument("--max-new-tokens", type=int, help="default: the model's hint (toy 160), else 1024")
-    ap.add_argument("--template", choices=TEMPLATES, help="prompt template (default: the student's own)")
     ap.add_argument("--out", type=Path, default=Path("runs/distill"))
-    ap.add_argument("--resume", type=Path, help="a run folder or one of its checkpoints: continue it exactly")
-    ap.add_argument("--epochs", type=int, help="passes over the kept data (toy 2, real 3)")
+    ap.add_argument("--epochs", type=int, help=f"passes over the kept data: toy {TOY_DEFAULTS['epochs']}, real {PAPER_DEFAULTS['epochs']}")
     ap.add_argument("--batch-size", type=int, default=64, help="sequences per optimizer step")
-    ap.add_argument("--lr", type=float, help="toy 3e-4, real 1e-6")
-    ap.add_argument("--weight-decay", type=float, help="toy 0, real 1e-4")
-    ap.add_argument("--betas", type=float, nargs=2, default=(0.9, 0.99))
-    ap.add_argument("--warmup", type=int, help="toy 10, real 25")
-    ap.add_argument("--grad-clip", type=float, help="toy 1.0, real 0.1")
-    ap.add_argument("--micro-batch-tokens", type=int, default=16384, help="padded tokens per forward/backward")
-    ap.add_argument("--optimizer", choices=["adamw", "lowmem"], default="adamw")
-    ap.add_argument("--grad-checkpointing", action="store_true")
     ap.add_argument("--checkpoint-every", type=int, default=50)
-    ap.add_argument("--final-eval-samples", type=int, default=8, help="samples per test question, before vs after (0 = skip)")
-    ap.add_argument("--eval-data", default="test")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    add_training_args(ap, TOY_DEFAULTS, PAPER_DEFAULTS)
     return ap
 
 

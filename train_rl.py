@@ -25,9 +25,9 @@ from minireason.collect import default_template, fingerprint, pass_at_1
 from minireason.grpo import AGGREGATIONS, GRPOConfig, rollout, update
 from minireason.model import load_pretrained
 from minireason.tasks import load_problems
-from minireason.tokenizer import TEMPLATES, Tokenizer
-from minireason.training import (NonFiniteError, OptimConfig, begin_run, compare_before_after, load_for_training,
-                                 parse_args_resumable, save_checkpoint, save_model_folder)
+from minireason.tokenizer import Tokenizer
+from minireason.training import (NonFiniteError, OptimConfig, add_training_args, begin_run, compare_before_after,
+                                 load_for_training, parse_args_resumable, save_checkpoint, save_model_folder)
 
 TOY_DEFAULTS = dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=200)
 PAPER_DEFAULTS = dict(lr=1e-6, weight_decay=0.1, warmup=20, grad_clip=0.1, steps=300)
@@ -37,38 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="toy-base", help="model folder, shipped toy name, or org/name")
     ap.add_argument("--data", default="train", help="'train' (toy) or a JSONL file of question/answer")
-    ap.add_argument("--eval-data", default="test", help="held-out questions for periodic and final pass@1")
     ap.add_argument("--out", type=Path, default=Path("runs/rl"))
-    ap.add_argument("--resume", type=Path, help="a run folder or one of its checkpoints: continue it exactly")
-    ap.add_argument("--steps", type=int, help="rollout steps (toy 200, real 300)")
+    ap.add_argument("--steps", type=int, help=f"rollout steps: toy {TOY_DEFAULTS['steps']}, real {PAPER_DEFAULTS['steps']}")
     ap.add_argument("--batch-questions", type=int, default=16, help="questions per step (B)")
     ap.add_argument("--group-size", type=int, default=8, help="responses per question (G)")
-    ap.add_argument("--temperature", type=float, help="rollout temperature: toy 1.0, real 0.9 (the paper)")
     ap.add_argument("--top-k", type=int, default=50)
-    ap.add_argument("--max-new-tokens", type=int, help="default: the model's hint (toy 160), else 1024")
-    ap.add_argument("--template", choices=TEMPLATES, help="prompt template (default: the model's own)")
-    ap.add_argument("--lr", type=float, help="toy 2e-4, real 1e-6")
-    ap.add_argument("--weight-decay", type=float, help="toy 0, real 0.1")
-    ap.add_argument("--betas", type=float, nargs=2, default=(0.9, 0.99))
-    ap.add_argument("--warmup", type=int, help="toy 5, real 20")
-    ap.add_argument("--grad-clip", type=float, help="toy 1.0, real 0.1")
     ap.add_argument("--clip-eps", type=float, default=0.2, help="PPO clip epsilon")
     ap.add_argument("--mu", type=int, default=1, help="optimizer steps per batch of rollouts")
     ap.add_argument("--aggregation", choices=AGGREGATIONS, default="token",
                     help="token (DAPO), sequence (original GRPO) or constant (Dr. GRPO)")
     ap.add_argument("--no-std-scaling", dest="scale_std", action="store_false", help="Dr. GRPO advantages r - mean")
     ap.add_argument("--beta", type=float, default=0.0, help="k3 KL penalty weight to the initial model (paper: 0)")
-    ap.add_argument("--micro-batch-tokens", type=int, default=16384, help="padded tokens per forward/backward")
-    ap.add_argument("--optimizer", choices=["adamw", "lowmem"], default="adamw",
-                    help="lowmem: bf16 weights + fp32 master copy + bf16 moments (Qwen2.5-1.5B on 24 GB)")
-    ap.add_argument("--grad-checkpointing", action="store_true")
     ap.add_argument("--eval-every", type=int, default=40, help="held-out pass@1 every N steps (0 = never)")
     ap.add_argument("--eval-samples", type=int, default=4, help="samples per held-out question")
     ap.add_argument("--eval-questions", type=int, default=300, help="held-out questions for periodic pass@1")
-    ap.add_argument("--final-eval-samples", type=int, default=8, help="samples per test question, base vs trained (0 = skip)")
     ap.add_argument("--checkpoint-every", type=int, default=40)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    add_training_args(ap, TOY_DEFAULTS, PAPER_DEFAULTS)
     return ap
 
 

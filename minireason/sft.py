@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .collect import QuestionRecord
+from .tasks import read_jsonl_objects
 
 _PRODUCT_STEP = re.compile(r"(?<![\d])(\d)\*(\d)=")
 
@@ -70,21 +71,12 @@ def save_examples(examples: list[Example], path: str | os.PathLike) -> None:
 
 def load_examples(path: str | os.PathLike) -> list[Example]:
     """(question, response) pairs from JSONL; a malformed line fails with its line number."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such SFT data file")
     out = []
-    with open(path) as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("question", "response")):
-                raise ValueError(f"{path}:{n}: expected an object with string 'question' and 'response'")
-            out.append(Example(str(row.get("id", f"{path.stem}-{n}")), row["question"], str(row.get("answer", "")), row["response"]))
+    for where, row in read_jsonl_objects(path, "SFT data file"):
+        if not all(isinstance(row.get(k), str) for k in ("question", "response")):
+            raise ValueError(f"{where}: expected an object with string 'question' and 'response'")
+        out.append(Example(str(row.get("id", f"{Path(path).stem}-{len(out)}")), row["question"],
+                           str(row.get("answer", "")), row["response"]))
     if not out:
         raise ValueError(f"{path}: no examples in the file")
     return out

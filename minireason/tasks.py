@@ -135,12 +135,12 @@ def save_jsonl(problems: list[Problem], path: str | os.PathLike) -> None:
             f.write(json.dumps({k: v for k, v in asdict(p).items() if v is not None and v != []}) + "\n")
 
 
-def load_jsonl(path: str | os.PathLike) -> list[Problem]:
-    """Problems from a JSONL file; a malformed line fails with its file and line number."""
+def read_jsonl_objects(path: str | os.PathLike, what: str):
+    """Yield ("file:line", object) for each non-blank line of a JSONL file; a line that is not a JSON
+    object fails with its file and line number."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such data file (expected 'train', 'test' or a JSONL path)")
-    problems = []
+        raise FileNotFoundError(f"{path}: no such {what}")
     with open(path) as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
@@ -152,19 +152,29 @@ def load_jsonl(path: str | os.PathLike) -> list[Problem]:
                 raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
             if not isinstance(row, dict):
                 raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            for key in ("question", "answer"):
-                if key not in row:
-                    raise ValueError(f"{where}: missing required key {key!r}")
-                if not isinstance(row[key], (str, int, float)) or isinstance(row[key], bool):
-                    raise ValueError(f"{where}: {key!r} must be a string or a number")
-            facts = row.get("facts", [])
-            if not isinstance(facts, list):
-                raise ValueError(f"{where}: 'facts' must be a list")
-            problems.append(Problem(
-                id=str(row.get("id", f"{path.stem}-{len(problems)}")), question=str(row["question"]),
-                answer=str(row["answer"]), level=row.get("level"), facts=[str(x) for x in facts],
-                a=row.get("a"), b=row.get("b"), op=row.get("op"),
-            ))
+            yield where, row
+
+
+def load_jsonl(path: str | os.PathLike) -> list[Problem]:
+    """Problems from a JSONL file; a malformed line fails with its file and line number."""
+    problems, seen = [], set()
+    for where, row in read_jsonl_objects(path, "data file (expected 'train', 'test' or a JSONL path)"):
+        for key in ("question", "answer"):
+            if key not in row:
+                raise ValueError(f"{where}: missing required key {key!r}")
+            if not isinstance(row[key], (str, int, float)) or isinstance(row[key], bool):
+                raise ValueError(f"{where}: {key!r} must be a string or a number")
+        facts = row.get("facts", [])
+        if not isinstance(facts, list):
+            raise ValueError(f"{where}: 'facts' must be a list")
+        pid = str(row.get("id", f"{Path(path).stem}-{len(problems)}"))
+        if pid in seen:
+            raise ValueError(f"{where}: duplicate id {pid!r}")
+        seen.add(pid)
+        problems.append(Problem(
+            id=pid, question=str(row["question"]), answer=str(row["answer"]), level=row.get("level"),
+            facts=[str(x) for x in facts], a=row.get("a"), b=row.get("b"), op=row.get("op"),
+        ))
     if not problems:
         raise ValueError(f"{path}: no problems in the file")
     return problems

@@ -267,6 +267,32 @@ class JsonlLog:
             f.write(json.dumps(row) + "\n")
 
 
+def add_training_args(ap, toy: dict, paper: dict) -> None:
+    """The options train_rl.py and train_distill.py share; defaults None are filled by `begin_run`
+    from `toy` (toy models) or `paper` (real models)."""
+    from .tokenizer import TEMPLATES
+
+    both = lambda key: f"toy {toy[key]}, real {paper[key]}"  # noqa: E731
+    ap.add_argument("--resume", type=Path, help="a run folder or one of its checkpoints: continue it exactly")
+    ap.add_argument("--temperature", type=float, help="sampling temperature: toy 1.0, real 0.9 (the paper)")
+    ap.add_argument("--max-new-tokens", type=int, help="default: the model's hint (toy 160), else 1024")
+    ap.add_argument("--template", choices=TEMPLATES, help="prompt template (default: the model's own)")
+    ap.add_argument("--lr", type=float, help=both("lr"))
+    ap.add_argument("--weight-decay", type=float, help=both("weight_decay"))
+    ap.add_argument("--betas", type=float, nargs=2, default=(0.9, 0.99))
+    ap.add_argument("--warmup", type=int, help=both("warmup"))
+    ap.add_argument("--grad-clip", type=float, help=both("grad_clip"))
+    ap.add_argument("--micro-batch-tokens", type=int, default=16384, help="padded tokens per forward/backward")
+    ap.add_argument("--optimizer", choices=["adamw", "lowmem"], default="adamw",
+                    help="lowmem: bf16 weights + fp32 master copy + bf16 moments (Qwen2.5-1.5B on 24 GB)")
+    ap.add_argument("--grad-checkpointing", action="store_true")
+    ap.add_argument("--eval-data", default="test", help="held-out questions for the before/after pass@1")
+    ap.add_argument("--final-eval-samples", type=int, default=8,
+                    help="samples per held-out question, before vs after training (0 = skip)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+
+
 def parse_args_resumable(parser, argv=None):
     """Parse a training script's arguments; with --resume, the run's own args.json supplies the defaults,
     so `--resume DIR` alone continues it (flags given again must agree with the checkpoint's settings)."""
