@@ -340,10 +340,11 @@ class Run:
 def begin_run(args, model_name: str, toy_defaults: dict, paper_defaults: dict) -> Run:
     """Resolve the source model (or the resumed run's), fill hyper-parameter defaults (toy or paper), pick device."""
     from .collect import model_hints
-    from .model import resolve_model_dir
+    from .model import read_config, resolve_model_dir
 
     ckpt = latest_checkpoint(args.resume) if args.resume else None
     source = Path(run_settings(ckpt)["source"]) if ckpt else resolve_model_dir(model_name)
+    read_config(source)  # fail now, naming the file, if the folder is not a model we can load
     if ckpt:
         args.out = ckpt.parent.parent
     hints = model_hints(source)
