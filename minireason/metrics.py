@@ -9,7 +9,6 @@ Notation (the paper's §3): question i was sampled n times and X_i of the sample
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from typing import Sequence

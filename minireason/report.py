@@ -105,7 +105,7 @@ def _fmt(x, digits=3) -> str:
 def markdown_report(metrics: dict, figures: list[str]) -> str:
     k, ref = metrics["k"], metrics["reference"]
     ks = [x for x in (1, 2, 4, 8, 16, 32, 64, 128, 256) if x < k] + [k]
-    lines = [f"# Evaluation report", "", f"{metrics['questions']} questions, k = {k} samples each; bins by **{ref}**'s "
+    lines = ["# Evaluation report", "", f"{metrics['questions']} questions, k = {k} samples each; bins by **{ref}**'s "
              f"success count X. A question with X = 0 has p < {metrics['unsolved_bound']:.4f} at 95% confidence.", "",
              "## Accuracy and capability", "",
              "| model | accuracy (pass@1) | maj@%d | " % k + " | ".join(f"pass@{x}" for x in ks[1:]) + " | unsolved (X=0) |",

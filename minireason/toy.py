@@ -33,7 +33,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer as HFTokenizer

@@ -1,7 +1,6 @@
 """Our transformer against transformers: logits parity, save/load round trips, real weights, clear errors."""
 
 import json
-import shutil
 
 import pytest
 import torch
