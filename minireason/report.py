@@ -151,16 +151,17 @@ def plot_figures(metrics: dict, out_dir: Path) -> list[str]:
     k, ref, names = metrics["k"], metrics["reference"], list(metrics["models"])
     files = []
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8 if len(names) > 4 else 6, 4))
     ks = np.arange(1, k + 1)
-    for name in names:
-        ax.plot(ks, metrics["models"][name]["pass@k"], label=name, lw=2)
+    colors = plt.get_cmap("tab20" if len(names) > 10 else "tab10").colors
+    for j, name in enumerate(names):
+        ax.plot(ks, metrics["models"][name]["pass@k"], label=name, lw=2, color=colors[j % len(colors)])
     ax.set_xscale("log", base=2)
     ax.set_xlabel("k (samples per question, log scale)")
     ax.set_ylabel("pass@k")
     ax.set_title(f"pass@k on {metrics['questions']} questions (unbiased estimator, n = {k})")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8} if len(names) > 4 else {}))
     fig.tight_layout()
     fig.savefig(out_dir / "pass_at_k.png", dpi=120)
     plt.close(fig)
@@ -168,19 +169,23 @@ def plot_figures(metrics: dict, out_dir: Path) -> list[str]:
 
     others = [n for n in names if n != ref]
     if others:
-        fig, ax = plt.subplots(figsize=(7, 4))
+        many = len(others) > 3  # then the legend goes beside the plot and bars are not labelled
+        fig, ax = plt.subplots(figsize=(10 if many else 7, 4))
+        colors = plt.get_cmap("tab20" if len(others) > 10 else "tab10").colors
         x = np.arange(len(metrics["bins"]))
         width = 0.8 / len(others)
         for j, name in enumerate(others):
             change = [0.0 if c is None else 100 * c for c in metrics["models"][name]["per_bin_change"]]
-            bars = ax.bar(x + (j - (len(others) - 1) / 2) * width, change, width, label=f"{name} − {ref}")
-            ax.bar_label(bars, fmt="%+.1f", fontsize=7)
+            bars = ax.bar(x + (j - (len(others) - 1) / 2) * width, change, width, label=f"{name} − {ref}",
+                          color=colors[j % len(colors)])
+            if not many:
+                ax.bar_label(bars, fmt="%+.1f", fontsize=7)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(x, [f"{b}\nn={n}" for b, n in zip(metrics["bins"], metrics["bin_sizes"])])
         ax.set_xlabel(f"bin of {ref}'s success count X out of {k}")
         ax.set_ylabel("change in mean accuracy (points)")
         ax.set_title(f"Per-bin accuracy change relative to {ref}")
-        ax.legend()
+        ax.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8} if many else {}))
         fig.tight_layout()
         fig.savefig(out_dir / "per_bin_change.png", dpi=120)
         plt.close(fig)
