@@ -33,7 +33,7 @@ import torch
 
 from .sampler import SamplingParams, generate
 from .tokenizer import format_prompt
-from .training import (NonFiniteError, OptimConfig, micro_batches, optimizer_step, pad_right,
+from .training import (NonFiniteError, OptimConfig, completion_batch, micro_batches, optimizer_step,
                        token_logprobs_and_entropy)
 from .verifier import reward
 
@@ -141,12 +141,10 @@ def update(model, opt, oc: OptimConfig, ro: Rollout, cfg: GRPOConfig, step: int,
     """cfg.mu optimizer steps on the GRPO loss of one rollout; returns the step's statistics."""
     device = next(model.parameters()).device
     seqs = [s.prompt_ids + s.token_ids for s in ro.samples]
-    ids = pad_right(seqs, pad_id)
-    mask = torch.zeros(len(seqs), ids.shape[1] - 1)  # position t predicts token t+1
-    old = torch.zeros_like(mask)
+    ids, mask = completion_batch([s.prompt_ids for s in ro.samples], [s.token_ids for s in ro.samples], pad_id)
+    old = torch.zeros_like(mask)  # sampling log-probs on the same positions (t predicts token t+1)
     for i, s in enumerate(ro.samples):
         p = len(s.prompt_ids)
-        mask[i, p - 1 : p - 1 + len(s.token_ids)] = 1
         old[i, p - 1 : p - 1 + len(s.token_ids)] = torch.tensor(s.logprobs)
     weights = token_weights(mask, cfg.aggregation, cfg.max_new_tokens)
     # Without a KL term a zero-advantage response adds nothing to the loss: skip its forward pass.
