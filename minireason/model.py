@@ -248,7 +248,7 @@ class Attention(nn.Module):
             # so the shared keys/values are read once instead of being repeated per query head.
             G = self.n_heads // self.n_kv
             y = F.scaled_dot_product_attention(q.view(B, self.n_kv, G, self.head_dim), k, v, attn_mask=mask)
-            y = y.view(B, self.n_heads, 1, self.head_dim)
+            y = y.reshape(B, self.n_heads, 1, self.head_dim)  # CUDA kernels may return it non-contiguous
         else:
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=self.n_kv != self.n_heads
@@ -477,4 +477,6 @@ def load_pretrained(
 def build_model(cfg: ModelConfig, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
                 seed: int | None = None) -> Transformer:
     """A freshly initialised model (toy pretraining, benchmarks with random weights)."""
-    return Transformer(cfg).init_weights(seed=seed).to(device=device, dtype=dtype)
+    model = Transformer(cfg).init_weights(seed=seed).to(device=device, dtype=dtype)
+    model.inv_freq = rope_inv_freq(cfg).to(device)  # RoPE frequencies stay fp32 whatever the weights' dtype
+    return model

@@ -79,11 +79,14 @@ class KVCache:
     def empty(model: Transformer, rows: int, slots: int) -> "KVCache":
         cfg, p = model.config, next(model.parameters())
         shape = (cfg.num_hidden_layers, rows, cfg.num_key_value_heads, slots, cfg.head_dim)
-        return KVCache(torch.zeros(shape, dtype=p.dtype, device=p.device), torch.zeros(shape, dtype=p.dtype, device=p.device))
+        # under autocast (fp32 weights, bf16 compute) the keys and values come out in the autocast dtype
+        dtype = torch.get_autocast_dtype(p.device.type) if torch.is_autocast_enabled(p.device.type) else p.dtype
+        return KVCache(torch.zeros(shape, dtype=dtype, device=p.device), torch.zeros(shape, dtype=dtype, device=p.device))
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.k[layer].index_copy_(2, self.write_slots, k)
-        self.v[layer].index_copy_(2, self.write_slots, v)
+        # .to: under autocast the projections are bf16 but RoPE (fp32 cos/sin) returns fp32 keys
+        self.k[layer].index_copy_(2, self.write_slots, k.to(self.k.dtype))
+        self.v[layer].index_copy_(2, self.write_slots, v.to(self.v.dtype))
         n = self.attend_len or self.k.shape[3]
         return self.k[layer, :, :, :n], self.v[layer, :, :, :n]
 
