@@ -214,27 +214,32 @@ def _generate_chunk(model, tokenizer, prompt_ids, chunk, params, gen, eos) -> li
     out_tokens = torch.zeros(R, params.max_new_tokens, dtype=torch.long, device=device)
     out_logprobs = torch.zeros(R, params.max_new_tokens, device=device)
     lengths = torch.zeros(R, dtype=torch.long, device=device)
-    reason = ["length"] * R
+    hit_eos = torch.zeros(R, dtype=torch.bool, device=device)
+    hit_stop = [False] * R
     batch_rows = torch.arange(R, device=device)  # which output row each batch row fills
     finished = torch.zeros(R, dtype=torch.bool, device=device)
     decoder = _Decoder(model, cache, key_mask, use_graph=params.cuda_graph and device.type == "cuda")
+    # Reading a GPU value on the host waits for the GPU, so on CUDA "is every row done?" is asked only
+    # every 8 steps and the host queues the steps in between (a done row's extra tokens are never kept).
+    check_every = 1 if device.type == "cpu" else 8
 
     for t in range(params.max_new_tokens):
         tokens = sample_tokens(logits, params, gen)
         logprobs = torch.log_softmax(logits, -1).gather(-1, tokens[:, None]).squeeze(-1)
+        # Rows still running record this token; finished rows keep their outputs (no host sync here).
         live = ~finished
-        rows = batch_rows[live]
-        out_tokens[rows, t], out_logprobs[rows, t], lengths[rows] = tokens[live], logprobs[live], t + 1
+        out_tokens[batch_rows, t] = tokens
+        out_logprobs[batch_rows, t] = logprobs
+        lengths[batch_rows] = torch.where(live, t + 1, lengths[batch_rows])
         ended = live & torch.isin(tokens, eos)
-        for b in ended.nonzero().flatten().tolist():
-            reason[batch_rows[b]] = "eos"
+        hit_eos[batch_rows] |= ended
         if params.stop_strings:
             for b in (live & ~ended).nonzero().flatten().tolist():
                 row = int(batch_rows[b])
                 if _stopped_by_string(tokenizer, out_tokens[row, : t + 1].tolist(), params.stop_strings):
-                    reason[row], ended[b] = "stop", True
+                    hit_stop[row], ended[b] = True, True
         finished |= ended
-        if t == params.max_new_tokens - 1 or bool(finished.all()):
+        if t == params.max_new_tokens - 1 or ((t + 1) % check_every == 0 and bool(finished.all())):
             break
         if decoder.can_compact and int((~finished).sum()) <= len(finished) // 2:
             # Most rows are done: drop them from the cache so they stop costing work.
@@ -244,13 +249,16 @@ def _generate_chunk(model, tokenizer, prompt_ids, chunk, params, gen, eos) -> li
         logits = decoder.step(tokens, positions + t, slot=P + t)
     del cache
     samples = []
+    lengths, hit_eos, rows_prompt = lengths.tolist(), hit_eos.tolist(), row_of.tolist()
+    out_tokens, out_logprobs = out_tokens.tolist(), out_logprobs.tolist()
     for r in range(R):
-        n = int(lengths[r])
-        toks = out_tokens[r, :n].tolist()
+        n = lengths[r]
+        toks = out_tokens[r][:n]
         samples.append(Sample(
-            prompt_index=distinct[int(row_of[r])], token_ids=toks,
-            text=tokenizer.decode(toks), logprobs=out_logprobs[r, :n].tolist(),
-            finish_reason=reason[r], prompt_ids=prompt_ids[distinct[int(row_of[r])]],
+            prompt_index=distinct[rows_prompt[r]], token_ids=toks,
+            text=tokenizer.decode(toks), logprobs=out_logprobs[r][:n],
+            finish_reason="eos" if hit_eos[r] else "stop" if hit_stop[r] else "length",
+            prompt_ids=prompt_ids[distinct[rows_prompt[r]]],
         ))
     return samples
 
