@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     ap.add_argument("--out", type=Path, default=Path("results/toy"), help="results folder")
     ap.add_argument("--analyze-only", action="store_true", help="report from the stored samples, sample nothing")
+    ap.add_argument("--no-figures", action="store_true", help="metrics.json and report.md only (the toy study draws its own)")
     args = ap.parse_args()
     models = args.model or [("base", "toy-base"), ("teacher", "toy-teacher")]
 
@@ -66,7 +67,7 @@ def main() -> None:
                                      template=args.template, device=args.device)
         print(f"{name}: {len(problems)} questions x {args.k} samples in {time.time() - t:.0f}s -> {out_file}")
     metrics = analyze(records)
-    files = write_report(metrics, args.out)
+    files = write_report(metrics, args.out, figures=not args.no_figures)
     print(console_table(metrics))
     print(f"\nwrote {', '.join(str(f) for f in files)} ({time.time() - t0:.0f}s in all)")
 

@@ -7,7 +7,8 @@ Runs, in order (every step is skipped when its output already exists, so re-runn
   RL      train_rl.py with --seeds seeds; ablations: Dr. GRPO (no std scaling, constant normaliser) and KL on
   distill Base<-Base, RL<-RL, Base<-RL (self-distillation test, E4); teacher reasoning-only and all questions (E6)
   eval    evaluate.py on the test set (every model) and on a train subset (E1/E4 models), k = 64, base as reference
-and writes <out>/summary.json with every number the write-up in experiments/RESULTS.md uses.
+then experiments/study_report.py draws one figure per experiment into <out>/figures and writes
+<out>/tables.md, and <out>/summary.json keeps every number the write-up in experiments/RESULTS.md uses.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def main() -> None:
     train_models = {n: test_models[n] for n in ("base", "rl-seed0", "base<-base", "rl<-rl", "base<-rl")}
     for split, models, extra in (("test", test_models, limit), ("train", train_models, train_limit)):
         spec = [a for n, p in models.items() for a in ("--model", f"{n.replace('<-', '-from-')}={p}")]
-        sh("evaluate.py", "--data", split, "--k", str(k), "--out", str(out / f"eval-{split}"), *spec, *extra)
+        sh("evaluate.py", "--data", split, "--k", str(k), "--out", str(out / f"eval-{split}"), "--no-figures", *spec, *extra)
+    sh("experiments/study_report.py", str(out))
 
     summary = {"minutes": round((time.time() - t0) / 60, 1), "k": k,
                "test": json.loads((out / "eval-test" / "metrics.json").read_text()),

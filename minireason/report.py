@@ -214,11 +214,11 @@ def plot_figures(metrics: dict, out_dir: Path) -> list[str]:
     return files
 
 
-def write_report(metrics: dict, out_dir: str | Path) -> list[Path]:
-    """metrics.json, report.md and the figures, in out_dir."""
+def write_report(metrics: dict, out_dir: str | Path, figures: bool = True) -> list[Path]:
+    """metrics.json, report.md and (unless figures=False) the figures, in out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    figures = plot_figures(metrics, out_dir)
+    figures = plot_figures(metrics, out_dir) if figures else []
     (out_dir / "report.md").write_text(markdown_report(metrics, figures))
     return [out_dir / "metrics.json", out_dir / "report.md"] + [out_dir / f for f in figures]
