@@ -86,10 +86,10 @@ def main() -> None:
         # the 1.5B shape uses the 24 GB recipe: bf16 weights, fp32 master copy, bf16 moments, checkpointing
         # the update's peak grows with the micro-batch: log-softmax copies over a 152k vocabulary, measured 2.2 MB per token
         optimizer, ckpt, micro = ("lowmem", True, 2048) if shape == "qwen2.5-1.5b" else ("adamw", False, 8192)
-        r = one_step(shape, optimizer, ckpt, args.prompts, args.group, args.prompt_len, args.new_tokens,
-                     args.micro_batch_tokens or micro, device)
+        micro = args.micro_batch_tokens or micro
+        r = one_step(shape, optimizer, ckpt, args.prompts, args.group, args.prompt_len, args.new_tokens, micro, device)
         peak = f"{r['peak_gb']:.1f}" if r["peak_gb"] is not None else "-"
-        print(f"| {shape} | {optimizer} | {ckpt} | {args.micro_batch_tokens or micro} | {r['rollout_s']:.1f} | {r['update_s']:.1f} | {r['gen_tok_s']:,.0f} | {peak} |",
+        print(f"| {shape} | {optimizer} | {ckpt} | {micro} | {r['rollout_s']:.1f} | {r['update_s']:.1f} | {r['gen_tok_s']:,.0f} | {peak} |",
               flush=True)
         if cuda:
             torch.cuda.empty_cache()

@@ -23,17 +23,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from minireason.report import draw_transitions  # noqa: E402
 from minireason.tasks import toy_split  # noqa: E402
-from minireason.toy import Tutor, needs_any  # noqa: E402
+from minireason.toy import Tutor, knowledge_group  # noqa: E402
 
 
 def knowledge_groups(split: str, n: int) -> dict[str, np.ndarray]:
     """Boolean masks over the first n questions of a toy split: hard-gap, partial-fact, other."""
-    tutor, problems = Tutor(), toy_split(split)[:n]
-    partial = tuple(f for f, _ in tutor.partial_facts)
-    gap = np.array([needs_any(p, tutor.gap_facts) for p in problems])
-    part = np.array([needs_any(p, partial) for p in problems]) & ~gap
-    return {"hard-gap": gap, "partial-fact": part, "other": ~gap & ~part}
+    tutor = Tutor()
+    groups = np.array([knowledge_group(p, tutor) for p in toy_split(split)[:n]])
+    return {g: groups == g for g in ("hard-gap", "partial-fact", "other")}
 
 
 def seeds(metrics: dict) -> list[str]:
@@ -83,11 +82,12 @@ def headline_rows(metrics: dict, names: list[str]) -> list[str]:
     return rows
 
 
-def per_bin_rows(metrics: dict, names: list[str], field: str = "per_bin_change", fmt=lambda c: f"{100 * c:+.1f}") -> list[str]:
+def per_bin_rows(metrics: dict, names: list[str], values=lambda m: m["per_bin_change"], fmt=lambda c: f"{100 * c:+.1f}") -> list[str]:
+    """One row per model of a per-bin list (`values` picks it from the model's metrics), formatted by `fmt`."""
     rows = ["| | " + " | ".join(metrics["bins"]) + " |", "|---|" + "---|" * len(metrics["bins"]),
             "| questions | " + " | ".join(map(str, metrics["bin_sizes"])) + " |"]
     for n in names:
-        vals = metrics["models"][n][field]
+        vals = values(metrics["models"][n])
         rows.append(f"| {n} | " + " | ".join("-" if v is None else fmt(v) for v in vals) + " |")
     return rows
 
@@ -165,14 +165,15 @@ def tables(test: dict, train: dict) -> str:
         ("E1: accuracy vs capability, test", headline_rows(test, test_rl)),
         ("E1: accuracy vs capability, train subset", headline_rows(train, ["base", *seeds(train)])),
         ("E2: per-bin accuracy change, test", seed_bin_rows(test)),
-        ("E2: per-bin accuracy change, train subset", seed_bin_rows(train) if seeds(train) else per_bin_rows(train, ["rl-seed0"])),
+        ("E2: per-bin accuracy change, train subset", seed_bin_rows(train)),
         ("E2: transitions base → rl-seed0, test", transition_rows(test, "rl-seed0")),
         ("E2: transitions base → rl-seed0, train subset", transition_rows(train, "rl-seed0")),
-        ("E3: answer entropy per bin (nats), test", per_bin_rows(test, ["base", *s], "per_bin_entropy", lambda e: f"{e:.3f}")),
-        ("E3: answer entropy per bin (nats), train subset", per_bin_rows(train, ["base", "rl-seed0"], "per_bin_entropy", lambda e: f"{e:.3f}")),
+        ("E3: answer entropy per bin (nats), test", per_bin_rows(test, ["base", *s], lambda m: m["per_bin_entropy"], lambda e: f"{e:.3f}")),
+        ("E3: answer entropy per bin (nats), train subset", per_bin_rows(train, ["base", "rl-seed0"], lambda m: m["per_bin_entropy"], lambda e: f"{e:.3f}")),
         ("E4: self-distillation (Δ over the student before SFT)", self_distillation_rows(test, train)),
         ("E5: response length and reflection words, test", length_rows(test, ["base", *s])),
-        ("E5: mean response length (tokens) per bin, test", per_bin_rows(test, ["base", *s], "length_by_bin", lambda x: f"{x:.1f}")),
+        ("E5: mean response length (tokens) per bin, test", per_bin_rows(test, ["base", *s], lambda m: m["length"]["tokens"]["by_bin"],
+                                                                     lambda x: f"{x:.1f}")),
         ("E6: teacher distillation, test", headline_rows(test, distill)),
         ("E6: per-bin accuracy change, test", per_bin_rows(test, distill[1:])),
         ("Ablations: GRPO variants, test", headline_rows(test, ablations)),
@@ -267,15 +268,7 @@ def plot_all(test: dict, train: dict, fig_dir: Path) -> list[Path]:
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for ax, metrics, title in ((axes[0], test, "test"), (axes[1], train, "train subset")):
-        t = np.array(metrics["models"]["rl-seed0"]["transitions"])
-        share = t / np.maximum(t.sum(1, keepdims=True), 1)
-        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-        for i in range(t.shape[0]):
-            for j in range(t.shape[1]):
-                ax.text(j, i, f"{100 * share[i, j]:.0f}%\n({t[i, j]})", ha="center", va="center", fontsize=7,
-                        color="white" if share[i, j] > 0.6 else "black")
-        ax.set_xticks(range(len(metrics["bins"])), metrics["bins"])
-        ax.set_yticks(range(len(metrics["bins"])), metrics["bins"])
+        draw_transitions(ax, metrics["models"]["rl-seed0"]["transitions"], metrics["bins"])
         ax.set_xlabel(f"rl-seed0's X out of {metrics['k']}")
         ax.set_ylabel(f"base's X out of {metrics['k']}")
         ax.set_title(f"E2: transitions base → RL, {title}")
@@ -378,9 +371,6 @@ def plot_all(test: dict, train: dict, fig_dir: Path) -> list[Path]:
 def write_study_report(study: Path) -> list[Path]:
     test = json.loads((study / "eval-test" / "metrics.json").read_text())
     train = json.loads((study / "eval-train" / "metrics.json").read_text())
-    for metrics in (test, train):  # per-bin length in the shape per_bin_rows reads
-        for m in metrics["models"].values():
-            m["length_by_bin"] = m["length"]["tokens"]["by_bin"]
     (study / "tables.md").write_text(tables(test, train))
     return [study / "tables.md", *plot_all(test, train, study / "figures")]
 

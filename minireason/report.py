@@ -141,6 +141,20 @@ def markdown_report(metrics: dict, figures: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def draw_transitions(ax, transitions, bins: list[str]):
+    """A transition matrix as a heatmap of each row's shares, every cell labelled "share% (count)"."""
+    m = np.array(transitions)
+    share = m / np.maximum(m.sum(1, keepdims=True), 1)
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, f"{100 * share[i, j]:.0f}%\n({m[i, j]})", ha="center", va="center", fontsize=7,
+                    color="white" if share[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(bins)), bins)
+    ax.set_yticks(range(len(bins)), bins)
+    return im
+
+
 def plot_figures(metrics: dict, out_dir: Path) -> list[str]:
     """pass@k curves, per-bin accuracy change bars, and one transition heatmap per compared model."""
     import matplotlib
@@ -192,16 +206,8 @@ def plot_figures(metrics: dict, out_dir: Path) -> list[str]:
         files.append("per_bin_change.png")
 
     for name in others:
-        m = np.array(metrics["models"][name]["transitions"])
-        share = m / np.maximum(m.sum(1, keepdims=True), 1)
         fig, ax = plt.subplots(figsize=(5.5, 4.5))
-        im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-        for i in range(m.shape[0]):
-            for j in range(m.shape[1]):
-                ax.text(j, i, f"{100 * share[i, j]:.0f}%\n({m[i, j]})", ha="center", va="center", fontsize=7,
-                        color="white" if share[i, j] > 0.6 else "black")
-        ax.set_xticks(range(len(metrics["bins"])), metrics["bins"])
-        ax.set_yticks(range(len(metrics["bins"])), metrics["bins"])
+        im = draw_transitions(ax, metrics["models"][name]["transitions"], metrics["bins"])
         ax.set_xlabel(f"{name}: bin of X out of {k}")
         ax.set_ylabel(f"{ref}: bin of X out of {k}")
         ax.set_title(f"Transitions {ref} → {name} (share of row)")

@@ -159,16 +159,21 @@ def needs_any(problem: Problem, facts) -> bool:
     return any(f in problem.facts for f in facts)
 
 
+def knowledge_group(problem: Problem, tutor: Tutor) -> str:
+    """What a question needs from the tutor's knowledge: a "hard-gap" fact (never stated correctly), else a
+    "partial-fact" (stated correctly only sometimes), else nothing rare ("other")."""
+    if needs_any(problem, tutor.gap_facts):
+        return "hard-gap"
+    if needs_any(problem, [f for f, _ in tutor.partial_facts]):
+        return "partial-fact"
+    return "other"
+
+
 def tutor_report(tutor: Tutor, problems: list[Problem], k: int = 64, seed: int = 0) -> dict:
     """The tutor's own X/k histogram over the toy bins, pass@1, pass@k, and rates by knowledge needed."""
     xs = tutor.success_counts(problems, k, seed)
-    partial = tuple(f for f, _ in tutor.partial_facts)
     edges = default_bins(k)
-    groups = {
-        "hard-gap": [x for p, x in zip(problems, xs) if needs_any(p, tutor.gap_facts)],
-        "partial-fact": [x for p, x in zip(problems, xs) if needs_any(p, partial) and not needs_any(p, tutor.gap_facts)],
-        "other": [x for p, x in zip(problems, xs) if not needs_any(p, partial + tutor.gap_facts)],
-    }
+    groups = {g: [x for p, x in zip(problems, xs) if knowledge_group(p, tutor) == g] for g in ("hard-gap", "partial-fact", "other")}
     return {
         "k": k, "n": len(xs), "bins": [f"{lo}-{hi}" if lo != hi else f"{lo}" for lo, hi in edges],
         "bin_counts": bin_counts(xs, edges),
