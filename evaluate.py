@@ -2,72 +2,84 @@
 
     python evaluate.py                                   # toy base vs toy teacher on the toy test set
     python evaluate.py --model base=toy-base --model rl=runs/rl/final --k 64
-    python evaluate.py --model base=/models/Qwen2.5-Math-1.5B --data math500.jsonl --k 256 --max-new-tokens 4000
+    python evaluate.py --model base=models/Qwen2.5-Math-1.5B --data math500.jsonl --k 256 --max-new-tokens 4000
 
 Samples go to <out>/samples-NAME.jsonl (resumable: re-run the same command after an interruption);
 the report (report.md, metrics.json, PNG figures) to <out>/. The first model is the reference whose
-success counts define the difficulty bins. --analyze-only re-reports from stored samples.
+success counts define the difficulty bins. --analyze-only re-reports from stored samples, with the
+grader their header names.
 """
 
-import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from minireason import run_cli
-from minireason.collect import model_hints, read_samples_file, sample_model
-from minireason.model import resolve_model_dir
+from minireason.collect import read_samples_file, sample_model
+from minireason.model import model_hints, resolve_model_dir
 from minireason.report import analyze, console_table, write_report
+from minireason.runs import config_parser, load_questions, opt
 from minireason.sampler import SamplingParams
-from minireason.tasks import load_problems
 from minireason.tokenizer import TEMPLATES
+from minireason.verifier import GRADERS, get_grader
+
+
+@dataclass
+class EvalConfig:
+    model: list[str] = opt(["base=toy-base", "teacher=toy-teacher"], "NAME=DIR; the first is the reference")
+    data: str = opt("test", "'test' or 'train' (toy splits) or a JSONL file (python -m minireason.convert)")
+    limit: int | None = opt(None, "use only the first N questions", low=1)
+    k: int = opt(64, "samples per question", low=1)
+    temperature: float | None = opt(None, "default: the model's hint (toy 1.0), else 0.9 (the paper)", low=0.0)
+    top_k: int = opt(50, "sampling top-k (0 = off)", low=0)
+    top_p: float = opt(1.0, "nucleus sampling mass (1 = off)", low=0.0)
+    max_new_tokens: int | None = opt(None, "default: the model's hint (toy: 160), else 1024", low=1)
+    template: str | None = opt(None, "prompt template (default: the model's own)", choices=TEMPLATES)
+    grader: str = opt("auto", "auto: math-verify for JSONL data when installed, else exact", choices=GRADERS)
+    seed: int = opt(0, "sampling seed")
+    device: str | None = opt(None, "cuda or cpu (default: cuda when available)")
+    out: str = opt("results/toy", "results folder")
+    analyze_only: bool = opt(False, "report from the stored samples, sample nothing")
+    figures: bool = opt(True, "draw the figures (--no-figures: metrics.json and report.md only)")
 
 
 def parse_model(spec: str) -> tuple[str, str]:
     name, sep, path = spec.partition("=")
     if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"--model expects NAME=DIR (e.g. base=toy-base), got {spec!r}")
+        raise ValueError(f"--model expects NAME=DIR (e.g. base=toy-base), got {spec!r}")
     return name, path
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=parse_model, action="append",
-                    help="NAME=DIR, repeatable; the first is the reference (default: base=toy-base teacher=toy-teacher)")
-    ap.add_argument("--data", default="test", help="'test' or 'train' (toy splits) or a JSONL file")
-    ap.add_argument("--limit", type=int, help="use only the first N questions")
-    ap.add_argument("--k", type=int, default=64, help="samples per question")
-    ap.add_argument("--temperature", type=float, help="default: the model's hint (toy 1.0), else 0.9 (the paper)")
-    ap.add_argument("--top-k", type=int, default=50)
-    ap.add_argument("--top-p", type=float, default=1.0)
-    ap.add_argument("--max-new-tokens", type=int, help="default: the model's hint (toy: 160), else 1024")
-    ap.add_argument("--template", choices=TEMPLATES, help="prompt template (default: the model's own)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", help="cuda or cpu (default: cuda when available)")
-    ap.add_argument("--out", type=Path, default=Path("results/toy"), help="results folder")
-    ap.add_argument("--analyze-only", action="store_true", help="report from the stored samples, sample nothing")
-    ap.add_argument("--no-figures", action="store_true", help="metrics.json and report.md only (the toy study draws its own)")
-    args = ap.parse_args()
-    models = args.model or [("base", "toy-base"), ("teacher", "toy-teacher")]
-
-    t0 = time.time()
-    problems = load_problems(args.data)[: args.limit]
+def sample_all(cfg: EvalConfig, models: list[tuple[str, str]], grader) -> dict:
+    """Each model's samples on the questions, collected (or resumed) into <out>/samples-NAME.jsonl."""
+    problems = load_questions(cfg.data, grader)[: cfg.limit]
     records = {}
     for name, path in models:
-        out_file = args.out / f"samples-{name}.jsonl"
-        if args.analyze_only:
-            records[name] = read_samples_file(out_file)[1]
-            continue
+        out_file = Path(cfg.out) / f"samples-{name}.jsonl"
         hints = model_hints(resolve_model_dir(path))
-        max_new = args.max_new_tokens or hints.get("max_new_tokens", 1024)
-        temperature = args.temperature if args.temperature is not None else hints.get("temperature", 0.9)
-        params = SamplingParams(n=args.k, temperature=temperature, top_k=args.top_k, top_p=args.top_p,
-                                max_new_tokens=max_new, seed=args.seed)
+        params = SamplingParams(n=cfg.k, temperature=cfg.temperature if cfg.temperature is not None
+                                else hints.get("temperature", 0.9), top_k=cfg.top_k, top_p=cfg.top_p,
+                                max_new_tokens=cfg.max_new_tokens or hints.get("max_new_tokens", 1024), seed=cfg.seed)
         t = time.time()
-        records[name] = sample_model(path, problems, out_file, params, data_name=f"{args.data}[:{args.limit}]" if args.limit else args.data,
-                                     template=args.template, device=args.device)
-        print(f"{name}: {len(problems)} questions x {args.k} samples in {time.time() - t:.0f}s -> {out_file}")
-    metrics = analyze(records)
-    files = write_report(metrics, args.out, figures=not args.no_figures)
+        data_name = f"{cfg.data}[:{cfg.limit}]" if cfg.limit else cfg.data
+        records[name] = sample_model(path, problems, out_file, params, data_name, cfg.template, cfg.device, grader=grader)
+        print(f"{name}: {len(problems)} questions x {cfg.k} samples in {time.time() - t:.0f}s -> {out_file}")
+    return records
+
+
+def main(argv=None) -> None:
+    cfg = EvalConfig(**vars(config_parser(EvalConfig, __doc__, run_flags=False).parse_args(argv)))
+    models = [parse_model(spec) for spec in cfg.model]
+    t0 = time.time()
+    if cfg.analyze_only:
+        files = {name: read_samples_file(Path(cfg.out) / f"samples-{name}.jsonl") for name, _ in models}
+        grader = get_grader(next(iter(files.values()))[0].get("grader", "exact"), real_data=True)
+        records = {name: recs for name, (_, recs) in files.items()}
+    else:
+        grader = get_grader(cfg.grader, real_data=cfg.data not in ("train", "test"))
+        records = sample_all(cfg, models, grader)
+    metrics = analyze(records, grader=grader)
+    files = write_report(metrics, cfg.out, figures=cfg.figures)
     print(console_table(metrics))
     print(f"\nwrote {', '.join(str(f) for f in files)} ({time.time() - t0:.0f}s in all)")
 

@@ -1,109 +1,100 @@
 """RLVR with GRPO (KL-free by default, as in the paper).
 
     python train_rl.py                                    # toy-base on the toy train set, minutes on 2 CPU cores
-    python train_rl.py --model /models/Qwen2.5-Math-1.5B --data math_train.jsonl --eval-data math500.jsonl \\
+    python train_rl.py --model models/Qwen2.5-Math-1.5B --data math_train.jsonl --eval-data math500.jsonl \\
         --template question --optimizer lowmem --grad-checkpointing --max-new-tokens 1024   # paper settings, one GPU
     python train_rl.py --resume runs/rl                   # continue a run exactly where it stopped
 
 Each step draws --batch-questions training questions, samples --group-size responses each, rewards
-them with the verifier (+1/-1), and takes --mu optimizer steps on the GRPO loss (minireason/grpo.py).
-Logs go to <out>/log.jsonl, checkpoints (HF model folders) to <out>/checkpoints/, the trained model to
-<out>/final. Defaults follow the paper for real models (lr 1e-6, betas 0.9/0.99, wd 0.1, warmup 20,
-grad clip 0.1, 300 steps) and the toy world's values for toy models (lr 2e-4, wd 0, warmup 5, clip 1).
+them with the grader (+1/-1), and takes --mu optimizer steps on the GRPO loss (minireason/grpo.py).
+The run folder (--out) gets config.json, log.jsonl, curves.png, checkpoints/ and final/ (runs.py).
 """
 
-import argparse
 import random
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
 from minireason import run_cli
-from minireason.collect import default_template, fingerprint, pass_at_1
 from minireason.grpo import AGGREGATIONS, GRPOConfig, rollout, update
 from minireason.model import load_pretrained
-from minireason.tasks import load_problems
+from minireason.runs import (HELD_OUT_SEED, STEP_SEED_STRIDE, TrainConfig, compare_before_after, finish, load_questions, opt,
+                             pass_at_1, resolve_config, save_checkpoint, start_training)
+from minireason.sampler import SamplingParams
 from minireason.tokenizer import Tokenizer
-from minireason.training import (NonFiniteError, OptimConfig, add_training_args, begin_run, compare_before_after,
-                                 load_for_training, parse_args_resumable, save_checkpoint, save_model_folder)
-
-TOY_DEFAULTS = dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=200)
-PAPER_DEFAULTS = dict(lr=1e-6, weight_decay=0.1, warmup=20, grad_clip=0.1, steps=300)
+from minireason.training import NonFiniteError, OptimConfig
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="toy-base", help="model folder, shipped toy name, or org/name")
-    ap.add_argument("--data", default="train", help="'train' (toy) or a JSONL file of question/answer")
-    ap.add_argument("--out", type=Path, default=Path("runs/rl"))
-    ap.add_argument("--steps", type=int, help=f"rollout steps: toy {TOY_DEFAULTS['steps']}, real {PAPER_DEFAULTS['steps']}")
-    ap.add_argument("--batch-questions", type=int, default=16, help="questions per step (B)")
-    ap.add_argument("--group-size", type=int, default=8, help="responses per question (G)")
-    ap.add_argument("--top-k", type=int, default=50)
-    ap.add_argument("--clip-eps", type=float, default=0.2, help="PPO clip epsilon")
-    ap.add_argument("--mu", type=int, default=1, help="optimizer steps per batch of rollouts")
-    ap.add_argument("--aggregation", choices=AGGREGATIONS, default="token",
-                    help="token (DAPO), sequence (original GRPO) or constant (Dr. GRPO)")
-    ap.add_argument("--no-std-scaling", dest="scale_std", action="store_false", help="Dr. GRPO advantages r - mean")
-    ap.add_argument("--beta", type=float, default=0.0, help="k3 KL penalty weight to the initial model (paper: 0)")
-    ap.add_argument("--eval-every", type=int, default=40, help="held-out pass@1 every N steps (0 = never)")
-    ap.add_argument("--eval-samples", type=int, default=4, help="samples per held-out question")
-    ap.add_argument("--eval-questions", type=int, default=300, help="held-out questions for periodic pass@1")
-    ap.add_argument("--checkpoint-every", type=int, default=40)
-    add_training_args(ap, TOY_DEFAULTS, PAPER_DEFAULTS)
-    return ap
+@dataclass
+class RLConfig(TrainConfig):
+    model: str = opt("toy-base", "model folder or shipped toy model name")
+    out: str = opt("runs/rl", "run folder")
+    steps: int = opt(300, "rollout steps (toy preset: 200)", low=1)
+    batch_questions: int = opt(16, "questions per step (B)", low=1)
+    group_size: int = opt(8, "responses per question (G)", low=2)
+    clip_eps: float = opt(0.2, "PPO clip epsilon", low=0.0)
+    mu: int = opt(1, "optimizer steps per rollout", low=1)
+    aggregation: str = opt("token", "token (DAPO), sequence (GRPO) or constant (Dr. GRPO)", choices=AGGREGATIONS)
+    scale_std: bool = opt(True, "divide advantages by the group's std (--no-scale-std: Dr. GRPO)")
+    beta: float = opt(0.0, "k3 KL penalty weight to the initial model (paper: 0)", low=0.0)
+    eval_every: int = opt(40, "held-out pass@1 every N steps (0 = never)", low=0)
+    eval_samples: int = opt(4, "samples per held-out question for the periodic pass@1", low=1)
+    eval_questions: int = opt(300, "held-out questions for the periodic pass@1", low=1)
+
+
+TOY = dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=200)  # the toy world's settings
+PAPER = dict(lr=1e-6, weight_decay=0.1, warmup=20, grad_clip=0.1, steps=300)  # the paper's (§10)
+
+
+def presets(given: dict, toy: bool) -> dict:
+    return TOY if toy else PAPER
 
 
 def main(argv=None) -> None:
-    args = parse_args_resumable(build_parser(), argv)
-    run = begin_run(args, args.model, TOY_DEFAULTS, PAPER_DEFAULTS)
-    args.max_new_tokens = args.max_new_tokens or run.hints.get("max_new_tokens", 1024)
+    cfg, ckpt = resolve_config(RLConfig, argv, "model", presets, __doc__)
+    grpo = GRPOConfig(group_size=cfg.group_size, temperature=cfg.temperature, top_k=cfg.top_k,
+                      max_new_tokens=cfg.max_new_tokens, clip_eps=cfg.clip_eps, mu=cfg.mu, aggregation=cfg.aggregation,
+                      scale_std=cfg.scale_std, beta=cfg.beta, micro_batch_tokens=cfg.micro_batch_tokens)
+    oc = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup, grad_clip=cfg.grad_clip,
+                     mode=cfg.optimizer)
+    run, model, optimizer, start, log = start_training(cfg, cfg.model, ckpt, oc)
     tok = Tokenizer.from_dir(run.source)
-    template = args.template or default_template(run.source, tok)
-    train, held_out = load_problems(args.data), load_problems(args.eval_data)
-    eval_subset = random.Random(0).sample(held_out, min(args.eval_questions, len(held_out)))
-    cfg = GRPOConfig(group_size=args.group_size, temperature=args.temperature, top_k=args.top_k,
-                     max_new_tokens=args.max_new_tokens, clip_eps=args.clip_eps, mu=args.mu, aggregation=args.aggregation,
-                     scale_std=args.scale_std, beta=args.beta, micro_batch_tokens=args.micro_batch_tokens)
-    oc = OptimConfig(lr=args.lr, betas=tuple(args.betas), weight_decay=args.weight_decay, warmup=args.warmup,
-                     grad_clip=args.grad_clip, mode=args.optimizer)
-    settings = {"source": str(run.source), "model_fingerprint": fingerprint(run.source), "data": args.data,
-                "template": template, "batch_questions": args.batch_questions, "seed": args.seed,
-                **cfg.__dict__, **oc.__dict__, "betas": list(oc.betas)}
-    model, opt, start, log = load_for_training(run, args, oc, settings)
+    train, held_out = load_questions(cfg.data, run.grader), load_questions(cfg.eval_data, run.grader)
+    if cfg.batch_questions > len(train):
+        raise ValueError(f"--batch-questions {cfg.batch_questions} is more than the {len(train)} questions of {cfg.data}")
+    eval_subset = random.Random(0).sample(held_out, min(cfg.eval_questions, len(held_out)))
+    eval_params = SamplingParams(n=cfg.eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
+                                 max_new_tokens=cfg.max_new_tokens, seed=HELD_OUT_SEED)
     ref_model = None
-    if args.beta:  # the KL anchor: the model the run started from
+    if cfg.beta:  # the KL anchor: the model the run started from
         ref_model = load_pretrained(run.source, dtype=run.dtype, device=run.device).eval().requires_grad_(False)
 
-    bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="GRPO")
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="GRPO")
     for step in bar:
         t0 = time.time()
-        step_seed = args.seed * 1_000_003 + step  # questions and samples depend only on (seed, step): exact resume
-        questions = random.Random(step_seed).sample(train, args.batch_questions)
+        step_seed = cfg.seed * STEP_SEED_STRIDE + step  # questions and samples depend only on (seed, step)
+        questions = random.Random(step_seed).sample(train, cfg.batch_questions)
         with torch.no_grad(), run.autocast():
-            ro = rollout(model, tok, questions, template, cfg, step_seed)
+            ro = rollout(model, tok, questions, cfg.template, grpo, step_seed, run.grader)
         try:
-            row = {"step": step + 1, **update(model, opt, oc, ro, cfg, step, tok.pad_id, ref_model, run.autocast)}
+            row = {"step": step + 1, **update(model, optimizer, oc, ro, grpo, step, tok.pad_id, ref_model, run.autocast)}
         except NonFiniteError as e:
             raise run.stop(e) from None
-        row["update_s"] = round(time.time() - t0 - ro.seconds, 3)
-        row["lr"] = opt.param_groups[0]["lr"]
-        if args.eval_every and (step + 1) % args.eval_every == 0:
-            row["held_out_pass@1"] = pass_at_1(model, tok, eval_subset, template, args.eval_samples, args.max_new_tokens,
-                                               10_000, args.temperature)
+        n_tokens = sum(len(s.token_ids) for s in ro.samples)
+        row.update(rollout_s=round(ro.seconds, 3), rollout_tokens_per_s=round(n_tokens / max(ro.seconds, 1e-9), 1),
+                   update_s=round(time.time() - t0 - ro.seconds, 3), lr=optimizer.param_groups[0]["lr"])
+        if cfg.eval_every and (step + 1) % cfg.eval_every == 0:
+            row["held_out_pass@1"] = pass_at_1(model, tok, eval_subset, cfg.template, eval_params, run.grader)
         log.write(row)
-        bar.set_postfix(reward=f"{row['reward_mean']:+.2f}", zero_var=f"{row['frac_zero_variance_groups']:.2f}",
-                        **({"held_out": f"{row['held_out_pass@1']:.3f}"} if "held_out_pass@1" in row else {}))
-        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
-            save_checkpoint(run.out, step + 1, model, opt, run.source, {"settings": settings})
+        bar.set_postfix(reward=f"{row['reward_mean']:+.2f}", zero_var=f"{row['frac_zero_variance_groups']:.2f}")
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            save_checkpoint(run.out, step + 1, model, optimizer, run.source)
     bar.close()
-
-    print(f"trained model: {save_model_folder(model, run.out / 'final', run.source)}")
-    if args.final_eval_samples:
-        compare_before_after(run, model, tok, template, held_out, args.final_eval_samples, args.max_new_tokens,
-                             args.temperature, f"{args.eval_data} (base -> RL)")
+    finish(run, model)
+    if cfg.final_eval_samples:
+        compare_before_after(run, model, tok, cfg, held_out, f"{cfg.eval_data} (base -> RL)")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def main() -> None:
         rl[f"rl-seed{seed}"] = out / f"rl-seed{seed}"
     rl["rl-drgrpo"] = out / "rl-drgrpo"
     rl["rl-kl"] = out / "rl-kl"
-    ablation_flags = {"rl-drgrpo": ["--no-std-scaling", "--aggregation", "constant"], "rl-kl": ["--beta", "0.05"]}
+    ablation_flags = {"rl-drgrpo": ["--no-scale-std", "--aggregation", "constant"], "rl-kl": ["--beta", "0.05"]}
     for name, folder in rl.items():
         if not (folder / "final" / "model.safetensors").is_file():
             seed = name.removeprefix("rl-seed") if name.startswith("rl-seed") else "0"

@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .model import Transformer, resolve_model_dir
+from .model import Transformer, default_template, fingerprint, load_pretrained, resolve_model_dir
 from .sampler import SamplingParams, generate
 from .tasks import Problem
 from .tokenizer import Tokenizer, format_prompt
-from .verifier import extract_answer, is_correct
+from .verifier import ExactGrader, Grader, extract_answer
 
 
 @dataclass
@@ -45,38 +45,18 @@ class QuestionRecord:
         return sum(s["correct"] for s in self.samples)
 
 
-def model_hints(model_dir: str | os.PathLike) -> dict:
-    """Defaults a model folder asks for (our toy models store `prompt_template`, `max_new_tokens`)."""
-    path = Path(model_dir) / "config.json"
-    try:
-        return dict(json.loads(path.read_text()).get("minireason", {}))
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return {}
-
-
-def default_template(model_dir: str | os.PathLike, tokenizer: Tokenizer) -> str:
-    return model_hints(model_dir).get("prompt_template") or tokenizer.default_template()
-
-
-def fingerprint(model_dir: str | os.PathLike) -> str:
-    """A short hash of config.json and, per weight file, its name, size and first MiB."""
-    d = Path(model_dir)
-    h = hashlib.sha256((d / "config.json").read_bytes())
-    for f in sorted(d.glob("*.safetensors")):
-        h.update(f.name.encode() + str(f.stat().st_size).encode())
-        with open(f, "rb") as fh:
-            h.update(fh.read(1 << 20))
-    return h.hexdigest()[:16]
-
-
 def questions_digest(problems: list[Problem]) -> str:
     return hashlib.sha256("\n".join(f"{p.id}\t{p.question}\t{p.answer}" for p in problems).encode()).hexdigest()[:16]
 
 
-def verify_samples(samples, answer: str) -> list[dict]:
+def verify_samples(samples, answer: str, grader: Grader) -> list[dict]:
     """The stored form of sampler outputs: text, token count, extracted answer, correctness, finish reason."""
-    return [{"text": s.text, "tokens": len(s.token_ids), "answer": extract_answer(s.text),
-             "correct": is_correct(s.text, answer), "finish": s.finish_reason} for s in samples]
+    out = []
+    for s in samples:
+        extracted = extract_answer(s.text)
+        out.append({"text": s.text, "tokens": len(s.token_ids), "answer": extracted,
+                    "correct": grader.equal(extracted, answer), "finish": s.finish_reason})
+    return out
 
 
 def read_samples_file(path: str | os.PathLike) -> tuple[dict, list[QuestionRecord]]:
@@ -110,9 +90,11 @@ def collect(
     template: str,
     block_questions: int = 16,
     progress: bool = True,
+    grader: Grader | None = None,
 ) -> list[QuestionRecord]:
     """Sample `params.n` responses for each problem into out_file, resuming what is already there."""
     out_file = Path(out_file)
+    grader = grader or ExactGrader()
     done: dict[str, QuestionRecord] = {}
     if out_file.exists():
         old_header, records = read_samples_file(out_file)
@@ -142,7 +124,7 @@ def collect(
                 if p.id in done:
                     continue
                 done[p.id] = QuestionRecord(p.id, p.question, p.answer, p.level, p.facts,
-                                            verify_samples(samples[i * params.n : (i + 1) * params.n], p.answer))
+                                            verify_samples(samples[i * params.n : (i + 1) * params.n], p.answer, grader))
                 f.write(json.dumps(done[p.id].__dict__) + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -162,26 +144,17 @@ def _write(path: Path, header: dict, records: list[QuestionRecord]) -> None:
 
 def sample_model(model_dir: str, problems: list[Problem], out_file: str | os.PathLike, params: SamplingParams,
                  data_name: str, template: str | None = None, device: str | None = None,
-                 progress: bool = True) -> list[QuestionRecord]:
+                 progress: bool = True, grader: Grader | None = None) -> list[QuestionRecord]:
     """Load a model folder and `collect` its samples (the header is built from these arguments)."""
-    from .model import load_pretrained
-
     path = resolve_model_dir(model_dir)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     model = load_pretrained(path, dtype=dtype, device=device)
     tokenizer = Tokenizer.from_dir(path)
     template = template or default_template(path, tokenizer)
+    grader = grader or ExactGrader()
     header = {"model": str(path), "fingerprint": fingerprint(path), "data": data_name, "questions": len(problems),
               "questions_digest": questions_digest(problems), "k": params.n, "temperature": params.temperature,
               "top_k": params.top_k, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens,
-              "seed": params.seed, "template": template}
-    return collect(model, tokenizer, problems, out_file, header, params, template, progress=progress)
-
-
-def pass_at_1(model: Transformer, tokenizer: Tokenizer, problems: list[Problem], template: str, n: int,
-              max_new_tokens: int, seed: int, temperature: float) -> float:
-    """Mean correctness of n samples per question (a quick accuracy estimate, nothing stored)."""
-    params = SamplingParams(n=n, temperature=temperature, top_k=50, max_new_tokens=max_new_tokens, seed=seed)
-    samples = generate(model, tokenizer, [format_prompt(p.question, template) for p in problems], params)
-    return sum(is_correct(s.text, problems[s.prompt_index].answer) for s in samples) / len(samples)
+              "seed": params.seed, "template": template, "grader": grader.name}
+    return collect(model, tokenizer, problems, out_file, header, params, template, progress=progress, grader=grader)

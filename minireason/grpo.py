@@ -1,5 +1,10 @@
 """GRPO: group-relative advantages and the clipped policy-gradient loss.
 
+Sources: GRPO is DeepSeekMath (Shao et al. 2024, arXiv 2402.03300, eq. 3 and §4.1.2); the token-level
+average is DAPO's (Yu et al. 2025, arXiv 2503.14476, eq. 12); the unscaled advantage and the constant
+normaliser are Dr. GRPO's (Liu et al. 2025, arXiv 2503.20783, §3.2); the KL estimator is k3 from
+J. Schulman, "Approximating KL divergence" (2020). The paper (Kim et al.) trains KL-free (beta = 0).
+
 For each question q we sample a group of G responses o_1..o_G from the old policy and reward them
 (+1 correct, -1 wrong). Each response's advantage is its reward relative to its group:
 
@@ -16,11 +21,17 @@ the per-token objective (to maximise) is PPO's clipped surrogate, minus an optio
 and the loss is -sum_it w_it l_it, where the weights w choose how tokens are averaged:
 
     "token"    w_it = 1 / (total response tokens in the batch)          (DAPO)
-    "sequence" w_it = 1 / (|o_i| * number of responses)                 (original GRPO)
+    "sequence" w_it = 1 / (|o_i| * number of responses)                 (original GRPO, eq. 3)
     "constant" w_it = 1 / (max_new_tokens * number of responses)        (Dr. GRPO)
 
 The weights are computed once for the whole batch, so splitting it into micro-batches with
 gradient accumulation gives exactly the full-batch gradient.
+
+What pi_old is: the log-probs the sampler recorded while drawing the rollout, log softmax(logits) at
+temperature 1 with no top-k/top-p filtering, i.e. the model's own distribution before this update.
+Sampling itself uses T and top-k (that is how the rollouts are explored), but the ratio must compare the
+same distribution before and after the update; so at the first of the mu optimizer steps theta = old and
+every ratio is 1 (up to float error), as PPO's ratio is by construction.
 """
 
 from __future__ import annotations
@@ -34,8 +45,8 @@ import torch
 from .sampler import SamplingParams, generate
 from .tokenizer import format_prompt
 from .training import (NonFiniteError, OptimConfig, completion_batch, micro_batches, optimizer_step,
-                       token_logprobs_and_entropy)
-from .verifier import reward
+                       token_logprobs)
+from .verifier import ExactGrader, Grader, extract_answer, reward
 
 AGGREGATIONS = ("token", "sequence", "constant")
 
@@ -96,6 +107,7 @@ def policy_loss(
         stats["kl"] = (kl.detach()[on]).mean().item() if on.any() else 0.0
     loss = -(weights * objective).sum()
     stats["clip_fraction"] = ((clipped < unclipped).detach()[on]).float().mean().item() if on.any() else 0.0
+    stats["ratio_max_deviation"] = (ratio.detach()[on] - 1).abs().max().item() if on.any() else 0.0
     return loss, stats
 
 
@@ -125,65 +137,109 @@ class Rollout:
     seconds: float
 
 
-def rollout(model, tokenizer, questions, template: str, cfg: GRPOConfig, seed: int) -> Rollout:
+def rollout(model, tokenizer, questions, template: str, cfg: GRPOConfig, seed: int,
+            grader: Grader | None = None) -> Rollout:
     """G samples per question, verified rewards, group advantages."""
     t0 = time.time()
+    grader = grader or ExactGrader()
     params = SamplingParams(n=cfg.group_size, temperature=cfg.temperature, top_k=cfg.top_k,
                             max_new_tokens=cfg.max_new_tokens, seed=seed)
     samples = generate(model, tokenizer, [format_prompt(q.question, template) for q in questions], params)
-    rewards = torch.tensor([reward(s.text, questions[s.prompt_index].answer) for s in samples])
+    rewards = torch.tensor([reward(grader.equal(extract_answer(s.text), questions[s.prompt_index].answer))
+                            for s in samples])
     advantages = group_advantages(rewards.view(len(questions), cfg.group_size), cfg.scale_std).flatten()
     return Rollout(samples, rewards, advantages, time.time() - t0)
 
 
-def update(model, opt, oc: OptimConfig, ro: Rollout, cfg: GRPOConfig, step: int, pad_id: int,
-           ref_model=None, autocast=contextlib.nullcontext) -> dict:
-    """cfg.mu optimizer steps on the GRPO loss of one rollout; returns the step's statistics."""
-    device = next(model.parameters()).device
-    seqs = [s.prompt_ids + s.token_ids for s in ro.samples]
-    ids, mask = completion_batch([s.prompt_ids for s in ro.samples], [s.token_ids for s in ro.samples], pad_id)
-    old = torch.zeros_like(mask)  # sampling log-probs on the same positions (t predicts token t+1)
-    for i, s in enumerate(ro.samples):
-        p = len(s.prompt_ids)
-        old[i, p - 1 : p - 1 + len(s.token_ids)] = torch.tensor(s.logprobs)
+@dataclass
+class Batch:
+    """A rollout as training tensors (on the CPU; micro-batches move to the model's device)."""
+    ids: torch.Tensor  # (N, T) prompt + response, right-padded
+    mask: torch.Tensor  # (N, T-1) 1 where position t predicts a response token
+    old: torch.Tensor  # (N, T-1) pi_old log-probs at those positions (the sampler's)
+    weights: torch.Tensor  # (N, T-1) w_it of the chosen aggregation
+    advantages: torch.Tensor  # (N,)
+    lengths: list[int]  # prompt + response tokens per row
+    rows: list[int]  # the rows that can contribute to the loss
+
+
+def prepare_batch(ro: Rollout, cfg: GRPOConfig, pad_id: int) -> Batch:
+    """Align ids, mask and old log-probs once (completion_batch), weight the tokens, pick the rows."""
+    prompts, responses = [s.prompt_ids for s in ro.samples], [s.token_ids for s in ro.samples]
+    ids, mask, old = completion_batch(prompts, responses, pad_id, completion_logprobs=[s.logprobs for s in ro.samples])
     weights = token_weights(mask, cfg.aggregation, cfg.max_new_tokens)
     # Without a KL term a zero-advantage response adds nothing to the loss: skip its forward pass.
-    rows = [i for i in range(len(seqs)) if cfg.beta or ro.advantages[i] != 0]
+    rows = [i for i in range(len(ro.samples)) if cfg.beta or ro.advantages[i] != 0]
+    return Batch(ids, mask, old, weights, ro.advantages, [len(p) + len(r) for p, r in zip(prompts, responses)], rows)
+
+
+def micro_batch_loss(model, batch: Batch, idx: torch.Tensor, cfg: GRPOConfig, ref_logprobs=None,
+                     autocast=contextlib.nullcontext) -> tuple[torch.Tensor, dict]:
+    """The GRPO loss of rows `idx` (their share of the whole batch's loss) and its statistics."""
+    device = next(model.parameters()).device
+    T = max(batch.lengths[i] for i in idx.tolist())
+    with autocast():
+        logp, entropy = token_logprobs(model, batch.ids[idx, :T].to(device), with_entropy=True)  # (n, T-1) each
+    loss, stats = policy_loss(logp, batch.old[idx, : T - 1].to(device), batch.advantages[idx].to(device),
+                              batch.weights[idx, : T - 1].to(device), cfg.clip_eps, ref_logprobs, cfg.beta)
+    m = batch.mask[idx, : T - 1].to(device)
+    stats["entropy"] = ((entropy * m).sum() / m.sum().clamp(min=1)).item()
+    return loss, stats
+
+
+def update(model, opt, oc: OptimConfig, ro: Rollout, cfg: GRPOConfig, step: int, pad_id: int,
+           ref_model=None, autocast=contextlib.nullcontext) -> dict:
+    """cfg.mu optimizer steps on the GRPO loss of one rollout; returns the step's statistics.
+
+    loss and grad_norm are each epoch's (the loss summed over micro-batches), averaged over the mu epochs;
+    with mu > 1 the per-epoch values are logged too, as loss_per_epoch and grad_norm_per_epoch."""
+    batch = prepare_batch(ro, cfg, pad_id)
+    groups = [torch.tensor([batch.rows[j] for j in g])
+              for g in micro_batches([batch.lengths[i] for i in batch.rows], cfg.micro_batch_tokens)]
+    refs = [reference_logprobs(ref_model, batch, idx, autocast) for idx in groups] if ref_model else [None] * len(groups)
     model.train()
-    stats = {"loss": 0.0, "grad_norm": 0.0, "clip_fraction": [], "kl": [], "entropy": []}
-    for _ in range(cfg.mu):
-        if not rows:
-            break
-        for group in micro_batches([len(seqs[i]) for i in rows], cfg.micro_batch_tokens):
-            idx = torch.tensor([rows[j] for j in group])
-            T = max(len(seqs[i]) for i in idx.tolist())
-            mb_ids = ids[idx, :T].to(device)
-            with autocast():
-                logp, entropy = token_logprobs_and_entropy(model, mb_ids)
-                ref = None
-                if ref_model is not None:
-                    with torch.no_grad():
-                        ref = token_logprobs_and_entropy(ref_model, mb_ids)[0]
-            loss, st = policy_loss(logp, old[idx, : T - 1].to(device), ro.advantages[idx].to(device),
-                                   weights[idx, : T - 1].to(device), cfg.clip_eps, ref, cfg.beta)
+    epochs = []
+    for _ in range(cfg.mu if batch.rows else 0):
+        epoch = {"loss": 0.0, "micro": []}
+        for idx, ref in zip(groups, refs):
+            loss, stats = micro_batch_loss(model, batch, idx, cfg, ref, autocast)
             if not torch.isfinite(loss):
                 opt.zero_grad(set_to_none=True)
                 raise NonFiniteError(f"non-finite loss ({loss.item()}) at step {step}")
             loss.backward()
-            m = mask[idx, : T - 1].to(device)
-            stats["loss"] += loss.item()
-            stats["clip_fraction"].append(st["clip_fraction"])
-            stats["kl"].append(st.get("kl", 0.0))
-            stats["entropy"].append(((entropy * m).sum() / m.sum().clamp(min=1)).item())
-        stats["grad_norm"] = optimizer_step(model, opt, oc, step)
+            epoch["loss"] += loss.item()
+            epoch["micro"].append(stats)
+        epoch["grad_norm"] = optimizer_step(model, opt, oc, step)
+        epochs.append(epoch)
+    return {**rollout_stats(ro, cfg), **epoch_stats(epochs, cfg)}
+
+
+@torch.no_grad()
+def reference_logprobs(ref_model, batch: Batch, idx: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
+    """log pi_ref of rows idx (the KL anchor), computed once per rollout and reused by every epoch."""
+    T = max(batch.lengths[i] for i in idx.tolist())
+    with autocast():
+        return token_logprobs(ref_model, batch.ids[idx, :T].to(next(ref_model.parameters()).device))
+
+
+def rollout_stats(ro: Rollout, cfg: GRPOConfig) -> dict:
     groups = ro.rewards.view(-1, cfg.group_size)
     n_tokens = sum(len(s.token_ids) for s in ro.samples)
-    mean = lambda xs: sum(xs) / len(xs) if xs else 0.0
-    out = {"reward_mean": ro.rewards.mean().item(), "frac_correct": (ro.rewards > 0).float().mean().item(),
-           "frac_zero_variance_groups": (groups.std(dim=1) == 0).float().mean().item(),
-           "response_tokens_mean": n_tokens / len(ro.samples), "loss": stats["loss"], "grad_norm": stats["grad_norm"],
-           "entropy": mean(stats["entropy"]), "clip_fraction": mean(stats["clip_fraction"]),
-           "rollout_s": round(ro.seconds, 3), "rollout_tokens_per_s": round(n_tokens / max(ro.seconds, 1e-9), 1)}
+    return {"reward_mean": ro.rewards.mean().item(), "frac_correct": (ro.rewards > 0).float().mean().item(),
+            "frac_zero_variance_groups": (groups.std(dim=1) == 0).float().mean().item(),
+            "response_tokens_mean": n_tokens / len(ro.samples)}
+
+
+def epoch_stats(epochs: list[dict], cfg: GRPOConfig) -> dict:
+    """Means over epochs (loss, grad norm) and over every micro-batch of every epoch (the rest)."""
+    mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+    micro = [m for e in epochs for m in e["micro"]]
+    out = {"loss": mean([e["loss"] for e in epochs]), "grad_norm": mean([e["grad_norm"] for e in epochs]),
+           "entropy": mean([m["entropy"] for m in micro]), "clip_fraction": mean([m["clip_fraction"] for m in micro]),
+           "ratio_max_deviation": max([m["ratio_max_deviation"] for m in micro], default=0.0)}
     if cfg.beta:
-        out["kl"] = mean(stats["kl"])
+        out["kl"] = mean([m.get("kl", 0.0) for m in micro])
+    if cfg.mu > 1:
+        out["loss_per_epoch"] = [e["loss"] for e in epochs]
+        out["grad_norm_per_epoch"] = [e["grad_norm"] for e in epochs]
     return out

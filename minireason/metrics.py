@@ -3,7 +3,8 @@
 Notation (the paper's §3): question i was sampled n times and X_i of the samples were correct.
 - accuracy  Acc = mean_i X_i / n                     (pass@1)
 - pass@k    = mean_i [1 - C(n - X_i, k) / C(n, k)]    (unbiased for k <= n; capability = pass@n)
-- maj@k     = share of questions whose most frequent answer among the samples is right
+- maj@k     = share of questions whose most frequent answer among the samples is right; answers are
+              grouped by the grader's equality (`answer_groups`), so "0.5" and "1/2" vote together
 - a question with X_i = 0 is "unsolved"; with 95% confidence its p_i < 1 - 0.05^(1/n).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -41,18 +42,37 @@ def unsolved_bound(n: int, confidence: float = 0.95) -> float:
     return 1.0 - (1.0 - confidence) ** (1.0 / n)
 
 
-def majority_correct(answers: Sequence[str | None], correct: Sequence[bool]) -> bool:
-    """maj@k for one question: is the most frequent extracted answer a correct one? (ties: first seen)."""
-    votes = Counter(a for a in answers if a is not None)
+def answer_groups(answers: Sequence[str | None], same: Callable[[str, str], bool] = str.__eq__) -> list[int | None]:
+    """A group label per answer: answers the grader calls the same share one ("0.5", "1/2" and "\\frac{1}{2}"
+    under either grader). An answer joins the first group whose first member it equals. None: no answer."""
+    firsts: list[str] = []
+    labels: list[int | None] = []
+    for a in answers:
+        if a is None:
+            labels.append(None)
+            continue
+        label = next((g for g, first in enumerate(firsts) if a == first or same(a, first)), None)
+        if label is None:
+            firsts.append(a)
+            label = len(firsts) - 1
+        labels.append(label)
+    return labels
+
+
+def majority_correct(groups: Sequence[int | None], correct: Sequence[bool]) -> bool:
+    """maj@k for one question: is the most frequent answer group a correct one? Responses with no answer do
+    not vote; with no answer at all the question counts as wrong. Ties go to the group seen first."""
+    votes = Counter(g for g in groups if g is not None)
     if not votes:
         return False
     top = votes.most_common(1)[0][0]
-    return any(ok for a, ok in zip(answers, correct) if a == top)
+    return any(ok for g, ok in zip(groups, correct) if g == top)
 
 
-def answer_entropy(answers: Sequence[str | None]) -> float:
-    """Shannon entropy (nats) of the distribution of final answers (no answer counts as one answer)."""
-    counts = np.array(list(Counter(answers).values()), dtype=np.float64)
+def answer_entropy(groups: Sequence[int | None]) -> float:
+    """Shannon entropy (nats) of the distribution of answer groups; all responses with no answer together
+    count as one more outcome."""
+    counts = np.array(list(Counter(groups).values()), dtype=np.float64)
     p = counts / counts.sum()
     return float(-(p * np.log(p)).sum())
 

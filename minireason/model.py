@@ -18,6 +18,7 @@ Parameter names equal transformers' names, so a `model.safetensors` file written
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -383,7 +384,7 @@ class Transformer(nn.Module):
 
 
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-_TOY_MODELS_DIR = Path(__file__).parent / "toy_models"
+TOY_MODELS_DIR = Path(__file__).parent / "toy_models"
 
 
 def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
@@ -391,8 +392,8 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
     path = Path(name_or_path)
     if path.is_dir():
         return path
-    if (_TOY_MODELS_DIR / str(name_or_path)).is_dir():
-        return _TOY_MODELS_DIR / str(name_or_path)
+    if (TOY_MODELS_DIR / str(name_or_path)).is_dir():
+        return TOY_MODELS_DIR / str(name_or_path)
     name = str(name_or_path)
     if path.exists():
         raise ModelLoadError(f"{name}: expected a model folder, found a file")
@@ -472,6 +473,32 @@ def load_pretrained(
         model.lm_head.weight = model.model.embed_tokens.weight
     model.inv_freq = rope_inv_freq(cfg).to(device)
     return model.eval()
+
+
+def model_hints(model_dir: str | os.PathLike) -> dict:
+    """Defaults a model folder asks for: our toy models store `prompt_template`, `max_new_tokens`,
+    `temperature` and their tutor under config.json's "minireason" key. Empty for other models."""
+    path = Path(model_dir) / "config.json"
+    try:
+        return dict(json.loads(path.read_text()).get("minireason", {}))
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return {}
+
+
+def default_template(model_dir: str | os.PathLike, tokenizer) -> str:
+    """The prompt template a model folder asks for, else the one its tokenizer suggests."""
+    return model_hints(model_dir).get("prompt_template") or tokenizer.default_template()
+
+
+def fingerprint(model_dir: str | os.PathLike) -> str:
+    """A short hash of config.json and, per weight file, its name, size and first MiB."""
+    d = Path(model_dir)
+    h = hashlib.sha256((d / "config.json").read_bytes())
+    for f in sorted(d.glob("*.safetensors")):
+        h.update(f.name.encode() + str(f.stat().st_size).encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
 
 
 def build_model(cfg: ModelConfig, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",

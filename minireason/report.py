@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .collect import QuestionRecord
-from .metrics import (answer_entropy, bin_index, bin_label, default_bins, majority_correct, pass_at_k_curve, per_bin_mean,
-                      reflection_count, transition_matrix, unsolved_bound)
+from .metrics import (answer_entropy, answer_groups, bin_index, bin_label, default_bins, majority_correct, pass_at_k_curve,
+                      per_bin_mean, reflection_count, transition_matrix, unsolved_bound)
+from .verifier import ExactGrader, Grader
 
 
 def _mean(xs) -> float | None:
@@ -24,8 +25,10 @@ def _mean(xs) -> float | None:
     return float(np.mean(xs)) if xs else None
 
 
-def analyze(records: dict[str, list[QuestionRecord]], reference: str | None = None) -> dict:
-    """Every number of the report. All models must cover the same questions with the same k."""
+def analyze(records: dict[str, list[QuestionRecord]], reference: str | None = None, grader: Grader | None = None) -> dict:
+    """Every number of the report. All models must cover the same questions with the same k. maj@k and
+    answer entropy group answers by the grader's equality (the exact grader by default)."""
+    grader = grader or ExactGrader()
     names = list(records)
     reference = reference or names[0]
     ids = [r.id for r in records[reference]]
@@ -46,15 +49,16 @@ def analyze(records: dict[str, list[QuestionRecord]], reference: str | None = No
         curve = pass_at_k_curve(counts, k)
         acc_q = [c / k for c in counts]
         samples = [(s, bin_index(x, edges)) for r, x in zip(recs, ref_counts) for s in r.samples]
+        groups = [answer_groups([s["answer"] for s in r.samples], grader.same) for r in recs]
         m = {
             "accuracy": float(np.mean(acc_q)),
             "pass@k": curve.tolist(),
-            f"maj@{k}": float(np.mean([majority_correct([s["answer"] for s in r.samples], [s["correct"] for s in r.samples]) for r in recs])),
+            f"maj@{k}": float(np.mean([majority_correct(g, [s["correct"] for s in r.samples]) for g, r in zip(groups, recs)])),
             f"pass@{k}": float(curve[-1]),
             "unsolved": int(sum(c == 0 for c in counts)),
             "counts": counts,
             "per_bin_accuracy": per_bin_mean(acc_q, ref_counts, edges),
-            "per_bin_entropy": per_bin_mean([answer_entropy([s["answer"] for s in r.samples]) for r in recs], ref_counts, edges),
+            "per_bin_entropy": per_bin_mean([answer_entropy(g) for g in groups], ref_counts, edges),
             "length": {}, "reflection": {},
         }
         for unit, key in (("tokens", lambda s: s["tokens"]), ("chars", lambda s: len(s["text"]))):

@@ -32,19 +32,24 @@ import argparse
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from tokenizers import Regex, Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers
+from tqdm.auto import tqdm
 
 from .metrics import bin_counts, default_bins
+from .model import TOY_MODELS_DIR, ModelConfig, build_model
+from .sft import sft_step
 from .tasks import LEVELS, TRAIN_LEVEL_WEIGHTS, Problem, make_problem, toy_split
+from .training import OptimConfig, build_optimizer
 from .verifier import is_correct
 
 PAD, BOS, EOS, UNK = "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"
-TOY_MODELS_DIR = Path(__file__).parent / "toy_models"
 BOX = "\\boxed{"
 
 
@@ -207,9 +212,7 @@ class PretrainConfig:
     intermediate_size: int = 512
 
 
-def toy_model_config(pc: PretrainConfig, vocab_size: int):
-    from .model import ModelConfig
-
+def toy_model_config(pc: PretrainConfig, vocab_size: int) -> ModelConfig:
     return ModelConfig(
         model_type="llama", vocab_size=vocab_size, hidden_size=pc.hidden_size, intermediate_size=pc.intermediate_size,
         num_hidden_layers=pc.layers, num_attention_heads=pc.heads, num_key_value_heads=pc.kv_heads,
@@ -219,13 +222,7 @@ def toy_model_config(pc: PretrainConfig, vocab_size: int):
 
 
 def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progress: bool = True) -> dict:
-    """Train a toy model from scratch on fresh tutor solutions (loss on solution tokens only); save it."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from .model import build_model
-    from .training import OptimConfig, build_optimizer, completion_loss_backward, optimizer_step
-
+    """Train a toy model from scratch on fresh tutor solutions (sft_loss on solution tokens only); save it."""
     torch.manual_seed(pc.seed)
     hf_tok = build_tokenizer()
     eos = hf_tok.token_to_id(EOS)
@@ -245,12 +242,11 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
                 problems.append(p)
         seqs = sorted(((hf_tok.encode(p.question).ids, hf_tok.encode(tutor.solve(p, rng)).ids + [eos]) for p in problems),
                       key=lambda s: len(s[0]) + len(s[1]))
-        n_loss = sum(len(c) for _, c in seqs)
         per = math.ceil(len(seqs) / pc.micro_batches)  # length-sorted, so each micro-batch pads little
         groups = [list(range(i, min(i + per, len(seqs)))) for i in range(0, len(seqs), per)]
-        total = completion_loss_backward(model, [s[0] for s in seqs], [s[1] for s in seqs], groups, pad_id=0)
-        optimizer_step(model, opt, oc, step)
-        tokens_seen += n_loss
+        stats = sft_step(model, opt, oc, [s[0] for s in seqs], [s[1] for s in seqs], groups, 0, step)
+        total = stats["loss"]
+        tokens_seen += stats["tokens"]
         ema = total if ema is None else 0.95 * ema + 0.05 * total
         bar.set_postfix(loss=f"{ema:.4f}")
         if (step + 1) % 100 == 0 or step + 1 == pc.steps:
@@ -263,8 +259,6 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
 
 def save_toy_model(model, hf_tok: HFTokenizer, out_dir: Path, provenance: dict) -> None:
     """An HF-format folder (config.json, model.safetensors, tokenizer.json, generation_config.json), written atomically."""
-    import shutil
-
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():

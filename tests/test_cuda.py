@@ -8,7 +8,8 @@ import torch
 
 from minireason.model import ModelConfig, build_model, load_pretrained
 from minireason.sampler import SamplingParams, generate
-from minireason.training import LowMemAdamW, OptimConfig, build_optimizer, completion_loss_backward
+from minireason.sft import sft_backward
+from minireason.training import LowMemAdamW, OptimConfig, build_optimizer
 from test_sampler import DIFFERENT, IntTokenizer, ours_and_hf, uncached_logprobs
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -80,6 +81,6 @@ def test_lowmem_training_with_checkpointing_lowers_the_loss():
     losses = []
     for _ in range(20):
         opt.zero_grad(set_to_none=True)
-        losses.append(completion_loss_backward(model, prompts, completions, [[0, 1]], pad_id=0))
+        losses.append(sft_backward(model, prompts, completions, [[0, 1]], pad_id=0))
         opt.step()
     assert losses[-1] < 0.5 * losses[0]

@@ -107,3 +107,89 @@ def test_unknown_aggregation_and_missing_length():
         token_weights(MASK, "mean")
     with pytest.raises(ValueError, match="needs max_new_tokens"):
         token_weights(MASK, "constant")
+
+
+# ----------------------------------------------------------------------------------------------
+# One real rollout + update on a toy model: the sampler's log-probs line up with the training forward
+
+
+@pytest.fixture(scope="module")
+def toy_rollout():
+    from minireason.grpo import GRPOConfig, rollout
+    from minireason.model import load_pretrained, resolve_model_dir
+    from minireason.tasks import toy_split
+    from minireason.tokenizer import Tokenizer
+
+    model = load_pretrained("toy-base")  # fp32 on the CPU
+    tok = Tokenizer.from_dir(resolve_model_dir("toy-base"))
+    cfg = GRPOConfig(group_size=4, temperature=1.0, max_new_tokens=40, top_k=50)
+    ro = rollout(model, tok, toy_split("train")[:6], "question", cfg, seed=3)
+    return model, tok, cfg, ro
+
+
+def ratio_deviation(model, batch):
+    """max |pi_theta / pi_old - 1| over the response tokens, with theta = old (no update yet)."""
+    from minireason.training import token_logprobs
+
+    with torch.no_grad():
+        logp = token_logprobs(model, batch.ids)
+    return ((logp - batch.old).exp() - 1).abs()[batch.mask > 0].max().item()
+
+
+def test_first_update_has_every_ratio_at_one(toy_rollout):
+    from minireason.grpo import prepare_batch
+
+    model, tok, cfg, ro = toy_rollout
+    batch = prepare_batch(ro, cfg, tok.pad_id)
+    assert ratio_deviation(model, batch) < 1e-5
+
+
+def test_a_one_token_shift_of_the_old_logprobs_is_caught(toy_rollout):
+    """The check above is not vacuous: old log-probs one position off (a planted misalignment) fail it."""
+    from minireason.grpo import prepare_batch
+
+    model, tok, cfg, ro = toy_rollout
+    batch = prepare_batch(ro, cfg, tok.pad_id)
+    batch.old = torch.roll(batch.old, shifts=1, dims=1)
+    assert ratio_deviation(model, batch) > 1e-2
+
+
+def test_update_logs_ratios_and_per_epoch_values(toy_rollout):
+    import copy
+
+    from minireason.grpo import update
+    from minireason.training import OptimConfig, build_optimizer
+
+    base, tok, cfg, ro = toy_rollout
+    assert (ro.advantages != 0).any()
+    model = copy.deepcopy(base).train()
+    oc = OptimConfig(lr=1e-3, weight_decay=0.0, warmup=1, grad_clip=1.0)
+    one = update(model, build_optimizer(model, oc), oc, ro, cfg, 0, tok.pad_id)
+    assert one["ratio_max_deviation"] < 1e-5 and "loss_per_epoch" not in one
+    mu2 = copy.deepcopy(cfg)
+    mu2.mu = 2
+    model = copy.deepcopy(base).train()
+    two = update(model, build_optimizer(model, oc), oc, ro, mu2, 0, tok.pad_id)
+    assert len(two["loss_per_epoch"]) == 2 and len(two["grad_norm_per_epoch"]) == 2
+    assert two["loss_per_epoch"][0] == pytest.approx(one["loss"], rel=1e-6)  # the first epoch is the mu=1 update
+    assert two["loss"] == pytest.approx(sum(two["loss_per_epoch"]) / 2)  # the logged loss is their mean, not a sum
+    assert two["grad_norm"] == pytest.approx(sum(two["grad_norm_per_epoch"]) / 2)
+    assert two["ratio_max_deviation"] > 1e-5  # the second epoch sees the updated policy
+
+
+def test_reference_forward_runs_once_per_rollout(toy_rollout):
+    import copy
+
+    from minireason.grpo import update
+    from minireason.training import OptimConfig, build_optimizer
+
+    base, tok, cfg, ro = toy_rollout
+    ref, calls = copy.deepcopy(base), []
+    forward = ref.forward
+    ref.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    kl = copy.deepcopy(cfg)
+    kl.mu, kl.beta = 3, 0.1
+    model = copy.deepcopy(base).train()
+    oc = OptimConfig(lr=1e-3, weight_decay=0.0, warmup=1, grad_clip=1.0)
+    out = update(model, build_optimizer(model, oc), oc, ro, kl, 0, tok.pad_id, ref_model=ref)
+    assert len(calls) == 1 and len(out["loss_per_epoch"]) == 3 and out["kl"] >= 0

@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from minireason.metrics import (answer_entropy, bin_counts, default_bins, majority_correct, pass_at_k, pass_at_k_curve,
+from minireason.verifier import ExactGrader, MathVerifyGrader, math_verify
+
+from minireason.metrics import (answer_entropy, answer_groups, bin_counts, default_bins, majority_correct, pass_at_k, pass_at_k_curve,
                                 per_bin_mean, reflection_count, transition_matrix, unsolved_bound)
 
 
@@ -64,15 +66,32 @@ def test_transition_matrix_counts_by_hand():
 
 
 def test_answer_entropy_by_hand():
-    assert answer_entropy(["5"] * 8) == 0.0
-    assert answer_entropy(["1", "2"] * 4) == pytest.approx(math.log(2))
-    assert answer_entropy(["1", "1", "2", None]) == pytest.approx(-(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25)))
+    g = lambda answers: answer_groups(answers)  # noqa: E731 - plain string equality
+    assert answer_entropy(g(["5"] * 8)) == 0.0
+    assert answer_entropy(g(["1", "2"] * 4)) == pytest.approx(math.log(2))
+    assert answer_entropy(g(["1", "1", "2", None])) == pytest.approx(-(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25)))
+    assert answer_entropy([None, None]) == 0.0  # every response without an answer: one outcome
 
 
 def test_majority_vote():
-    assert majority_correct(["5", "6", "5", None], [True, False, True, False])
-    assert not majority_correct(["6", "6", "5"], [False, False, True])
-    assert not majority_correct([None, None], [False, False])
+    assert majority_correct(answer_groups(["5", "6", "5", None]), [True, False, True, False])
+    assert not majority_correct(answer_groups(["6", "6", "5"]), [False, False, True])
+    assert not majority_correct(answer_groups([None, None]), [False, False])
+    assert not majority_correct(answer_groups([None, None, None, "5"]), [False, False, False, False])
+    assert majority_correct(answer_groups([None, None, None, "5"]), [False, False, False, True])  # no-answers don't vote
+
+
+GRADERS = [ExactGrader()] + ([MathVerifyGrader()] if math_verify is not None else [])
+
+
+@pytest.mark.parametrize("grader", GRADERS, ids=lambda g: g.name)
+def test_votes_and_entropy_group_by_value(grader):
+    answers = ["1/2", "0.5", r"\frac{1}{2}", "3", "3"]
+    groups = answer_groups(answers, grader.same)
+    assert groups == [0, 0, 0, 1, 1]
+    correct = [grader.equal(a, "1/2") for a in answers]
+    assert majority_correct(groups, correct)  # 1/2 wins, 3 votes to 2
+    assert answer_entropy(answer_groups(["1/2", "0.5"], grader.same)) == 0.0
 
 
 @pytest.mark.parametrize("text,count", [

@@ -42,7 +42,7 @@ def test_rl_resume_gives_identical_parameters(tmp_path, monkeypatch):
     train_rl.main(RL_ARGS + ["--steps", "4", "--out", str(tmp_path / "straight")])
     real_update = train_rl.update
 
-    def killed_at_third(model, opt, oc, ro, cfg, step, *a, **k):
+    def killed_at_third(model, opt, oc, ro, cfg, step, *a, **k):  # noqa: PLR0913
         if step == 2:
             raise KeyboardInterrupt
         return real_update(model, opt, oc, ro, cfg, step, *a, **k)
@@ -70,6 +70,6 @@ def test_rl_errors_are_clear(tmp_path):
     assert r.returncode != 0 and "bad.jsonl:2: not valid JSON" in r.stderr
     train_rl.main(RL_ARGS + ["--steps", "1", "--out", str(tmp_path / "run")])
     r = run_script("train_rl.py", "--resume", str(tmp_path / "run"), "--group-size", "8", "--steps", "2")
-    assert r.returncode != 0 and "is from another run: group_size was 4, now 8" in r.stderr
+    assert r.returncode != 0 and "a resumed run keeps its config, but --group-size was 4, now 8" in r.stderr
     r = run_script("train_rl.py", "--resume", str(tmp_path / "nothing-here"))
     assert r.returncode != 0 and "no checkpoint to resume from" in r.stderr

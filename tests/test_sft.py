@@ -10,10 +10,9 @@ from safetensors.torch import load_file
 import train_distill
 from minireason.collect import QuestionRecord
 from minireason.model import build_model
-from minireason.sft import Example, drop_traces_stating, facts_stated, load_examples, rejection_sample, solvable_ids
+from minireason.sft import Example, protocol, sft_backward, drop_traces_stating, facts_stated, load_examples, rejection_sample, solvable_ids
 from minireason.tasks import fresh_problems
 from minireason.toy import PretrainConfig, Tutor, build_tokenizer, save_toy_model, toy_model_config
-from minireason.training import completion_loss_backward
 
 TINY = PretrainConfig(hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64)
 
@@ -51,21 +50,46 @@ def test_prompt_and_padding_tokens_get_no_gradient():
 
     model.forward = spy
     prompts, completions = [[5, 6, 7, 8], [9, 10]], [[11, 12], [13, 14, 15]]
-    completion_loss_backward(model, prompts, completions, [[0, 1]], pad_id=0)
+    sft_backward(model, prompts, completions, [[0, 1]], pad_id=0)
     g = kept["logits"].grad.abs().sum(-1)  # (2, T-1): position t predicts token t+1
     # row 0: prompt 4 tokens, completion at positions 3,4; row 1: prompt 2, completion at 1,2,3; padding after
     assert g[0, :3].sum() == 0 and (g[0, 3:5] > 0).all()
     assert g[1, :1].sum() == 0 and (g[1, 1:4] > 0).all() and g[1, 4:].sum() == 0
 
 
-def record(qid, flags):
-    return QuestionRecord(qid, f"q{qid}", "1", None, [], [{"text": f"{qid}-{i}", "correct": c} for i, c in enumerate(flags)])
+def record(qid, flags, finish="eos"):
+    return QuestionRecord(qid, f"q{qid}", "1", None, [],
+                          [{"text": f"{qid}-{i}", "correct": c, "finish": finish} for i, c in enumerate(flags)])
 
 
 def test_rejection_sampling_keeps_correct_and_at_most_m():
     recs = [record("a", [True, False, True, True]), record("b", [False] * 4), record("c", [False, True, False, False])]
     kept = rejection_sample(recs, max_per_question=2)
     assert [(e.id, e.response) for e in kept] == [("a", "a-0"), ("a", "a-2"), ("c", "c-1")]
+
+
+def test_a_response_cut_off_at_the_token_limit_is_never_kept():
+    recs = [record("a", [True, True], finish="length"), record("b", [True], finish="eos")]
+    assert [e.id for e in rejection_sample(recs, max_per_question=8)] == ["b"]
+
+
+def test_protocol_defaults_follow_the_paper():
+    assert protocol("self", toy=False) == {"k": 256, "max_per_question": 8, "student_k": 256}
+    assert protocol("rl", toy=False)["k"] == 256
+    assert protocol("all", toy=False) == {"k": 8, "max_per_question": 8, "student_k": 256}
+    assert protocol("reasoning-only", toy=False)["student_k"] == 256
+    assert protocol("reasoning-only", toy=True)["student_k"] == 64
+
+
+def test_a_question_with_p_002_passes_the_solvable_filter_at_the_default_k():
+    """With the paper's k = 256 a question the student solves 2% of the time is kept with probability
+    1 - 0.98^256 = 0.994; at the old k = 8 only 0.15. Simulated over 500 such questions."""
+    rng = random.Random(0)
+    k = protocol("reasoning-only", toy=False)["student_k"]
+    recs = [record(f"q{i}", [rng.random() < 0.02 for _ in range(k)]) for i in range(500)]
+    assert len(solvable_ids(recs)) / 500 > 0.98
+    few = [record(f"q{i}", [rng.random() < 0.02 for _ in range(8)]) for i in range(500)]
+    assert len(solvable_ids(few)) / 500 < 0.3
 
 
 def test_solvable_filter_is_exactly_x_at_least_one():
@@ -88,17 +112,17 @@ def common(tmp, *extra):
 def test_resume_is_exact(tiny_toy_dir, pairs_file, tmp_path, monkeypatch):
     tmp = {"pairs": pairs_file, "model": tiny_toy_dir}
     train_distill.main(common(tmp, "--out", str(tmp_path / "straight")))  # 6 steps
-    real_step = train_distill.optimizer_step
+    real_step = train_distill.sft_step
 
-    def killed_after_three(model, opt, oc, step):
-        if step == 3:
+    def killed_after_three(*args):
+        if args[7] == 3:  # the step
             raise KeyboardInterrupt
-        return real_step(model, opt, oc, step)
+        return real_step(*args)
 
-    monkeypatch.setattr(train_distill, "optimizer_step", killed_after_three)
+    monkeypatch.setattr(train_distill, "sft_step", killed_after_three)
     with pytest.raises(KeyboardInterrupt):
         train_distill.main(common(tmp, "--out", str(tmp_path / "split"), "--checkpoint-every", "3"))
-    monkeypatch.setattr(train_distill, "optimizer_step", real_step)
+    monkeypatch.setattr(train_distill, "sft_step", real_step)
     train_distill.main(["--resume", str(tmp_path / "split")])
     a = load_file(tmp_path / "straight" / "final" / "model.safetensors")
     b = load_file(tmp_path / "split" / "final" / "model.safetensors")
@@ -129,6 +153,6 @@ def test_teacher_that_does_not_load_is_named(tiny_toy_dir, tmp_path):
 
 def test_empty_kept_set_fails_clearly(tiny_toy_dir, tmp_path):
     # an untrained teacher solves nothing, so no example survives rejection sampling
-    with pytest.raises(SystemExit, match="no training examples are left"):
+    with pytest.raises(ValueError, match="no training examples are left"):
         train_distill.main(["--student", str(tiny_toy_dir), "--teacher", str(tiny_toy_dir), "--out", str(tmp_path / "run"),
                             "--pool", "8", "--k", "2", "--max-new-tokens", "8", "--final-eval-samples", "0"])

@@ -1,0 +1,365 @@
+"""Runs: a training script's config, its folder, checkpoints with exact resume, the log, and before/after pass@1.
+
+A run folder holds everything needed to continue or inspect it:
+
+    runs/NAME/config.json                the resolved config (printed at start-up; resume reads it back)
+    runs/NAME/log.jsonl                  one line per step
+    runs/NAME/curves.png                 the log drawn against the step (curves.py)
+    runs/NAME/checkpoints/step-000100/   an HF model folder (config, weights, tokenizer) + trainer_state.pt/.json
+    runs/NAME/final/                     the trained model, an HF model folder
+
+Config resolution, in one place and in this order: the config dataclass's defaults (the paper's
+settings), the toy or paper preset of the script, the model folder's hints (toy models ask for T = 1.0
+and 160 new tokens), then the flags given on the command line. `--resume DIR` instead reads DIR's
+config.json back and refuses any flag that disagrees with it (only --device may change).
+
+Every file a run writes is written to a temporary name and renamed when complete (`atomic_write`,
+`save_model_folder`, `save_checkpoint`), so a kill never leaves a half-written one that looks whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+
+from .curves import draw_curves
+from .model import Transformer, default_template, load_pretrained, model_hints, read_config, resolve_model_dir
+from .sampler import SamplingParams, generate
+from .tasks import Problem, load_problems
+from .tokenizer import TEMPLATES, Tokenizer, format_prompt
+from .training import OptimConfig, build_optimizer
+from .verifier import GRADERS, Grader, extract_answer, get_grader, gold_report
+
+# Seeds. Each training step samples with seed * STEP_SEED_STRIDE + step, a prime stride larger than any
+# step count, so no two (seed, step) pairs share a sampling seed and a resumed step redraws exactly.
+STEP_SEED_STRIDE = 1_000_003
+HELD_OUT_SEED = 10_000  # periodic held-out pass@1 during RL (the same draws at every evaluation)
+BEFORE_AFTER_SEED = 20_000  # the final before/after comparison (the same draws for both models)
+
+
+# ----------------------------------------------------------------------------------------------
+# Files
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write text to path via a temporary file that is fsynced, then renamed over it."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Put the complete folder tmp at final; an old final is renamed aside first and deleted last."""
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def save_model_folder(model: Transformer, out: Path, source_dir: Path) -> Path:
+    """Weights + config, with the tokenizer files of the folder it came from: a complete HF folder, atomically."""
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp)
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"):
+        if (Path(source_dir) / name).is_file():
+            shutil.copy(Path(source_dir) / name, tmp / name)
+    _replace_dir(tmp, out)
+    return out
+
+
+def save_checkpoint(run_dir: Path, step: int, model: Transformer, opt: torch.optim.Optimizer, source_dir: Path,
+                    keep: int = 2) -> Path:
+    """checkpoints/step-N: the model folder plus optimizer and RNG state. Older checkpoints beyond `keep` are
+    removed only once the new one is complete, each renamed away first (so none is ever left half-deleted)."""
+    ckpts = Path(run_dir) / "checkpoints"
+    final = ckpts / f"step-{step:06d}"
+    tmp = ckpts / f"step-{step:06d}.tmp"
+    save_model_folder(model, tmp, source_dir)
+    torch.save({"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
+    atomic_write(tmp / "trainer_state.json", json.dumps({"step": step}) + "\n")
+    _replace_dir(tmp, final)
+    for old in sorted(ckpts.glob("step-??????"))[:-keep]:
+        trash = old.with_name(old.name + ".deleting")
+        old.rename(trash)
+        shutil.rmtree(trash)
+    return final
+
+
+def latest_checkpoint(path: Path) -> Path:
+    """`path` itself if it is a checkpoint, else the newest complete checkpoint of the run folder `path`."""
+    path = Path(path)
+    if (path / "trainer_state.json").is_file():
+        return path
+    found = sorted(c for c in (path / "checkpoints").glob("step-??????") if (c / "trainer_state.json").is_file())
+    if not found:
+        raise FileNotFoundError(f"{path}: no checkpoint to resume from (expected checkpoints/step-N/ or a step-N folder)")
+    return found[-1]
+
+
+def load_trainer_state(ckpt: Path, opt: torch.optim.Optimizer) -> int:
+    """Restore optimizer and RNG state from a checkpoint; returns its step."""
+    try:
+        step = int(json.loads((ckpt / "trainer_state.json").read_text())["step"])
+        saved = torch.load(ckpt / "trainer_state.pt", weights_only=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ValueError(f"{ckpt}: not a readable checkpoint ({e})") from None
+    opt.load_state_dict(saved["optimizer"])
+    torch.set_rng_state(saved["torch_rng"])
+    return step
+
+
+class JsonlLog:
+    """Append-only log.jsonl. On resume, lines after the resumed step are dropped, and a torn last line (a
+    kill or a full disk mid-write) is dropped with a warning that names the file."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = Path(path)
+        rows = []
+        if resume_step is not None and self.path.exists():
+            lines = self.path.read_text().splitlines()
+            for n, line in enumerate(lines, start=1):
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    if n < len(lines):
+                        raise ValueError(f"{self.path}:{n}: malformed log line") from None
+                    warnings.warn(f"{self.path}:{n}: dropped a torn last line")
+        atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in rows if r.get("step", 0) <= (resume_step or 0)))
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# Configs: one dataclass per script, its fields are the script's flags
+
+
+def opt(default, help: str, choices=None, low=None):
+    """A config field that is also a command-line flag (`low`: the smallest value allowed)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, "choices": choices, "low": low})
+    return field(default=default, metadata={"help": help, "choices": choices, "low": low})
+
+
+@dataclass
+class TrainConfig:
+    """What train_rl.py and train_distill.py share. Defaults are the paper's settings for real models."""
+
+    out: str = opt("runs/run", "run folder (config, log, checkpoints, final model)")
+    data: str = opt("train", "training questions: 'train' (toy) or a JSONL file (python -m minireason.convert)")
+    eval_data: str = opt("test", "held-out questions for the before/after pass@1")
+    template: str | None = opt(None, "prompt template (default: the model's own)", choices=TEMPLATES)
+    grader: str = opt("auto", "auto: math-verify for JSONL data when installed, else exact", choices=GRADERS)
+    temperature: float = opt(0.9, "sampling temperature (paper 0.9; toy models ask for 1.0)", low=0.0)
+    top_k: int = opt(50, "sampling top-k (0 = off)", low=0)
+    max_new_tokens: int = opt(1024, "response length cap (toy models ask for 160)", low=1)
+    lr: float = opt(1e-6, "peak learning rate", low=0.0)
+    weight_decay: float = opt(0.1, "AdamW weight decay on matrices", low=0.0)
+    warmup: int = opt(20, "linear warmup steps", low=0)
+    grad_clip: float = opt(0.1, "gradient norm clip", low=0.0)
+    optimizer: str = opt("adamw", "lowmem: bf16 weights + fp32 master + bf16 moments", choices=("adamw", "lowmem"))
+    grad_checkpointing: bool = opt(False, "recompute activations in the backward pass")
+    micro_batch_tokens: int = opt(16384, "padded tokens per forward/backward", low=1)
+    final_eval_samples: int = opt(8, "samples per held-out question, before vs after (0 = skip)", low=0)
+    checkpoint_every: int = opt(40, "steps between checkpoints", low=1)
+    seed: int = opt(0, "seed of questions, samples and batches")
+    device: str | None = opt(None, "cuda or cpu (default: cuda when available)")
+
+
+RESUME_MAY_CHANGE = ("device",)
+
+
+def _type_name(f) -> str:
+    """A field's type as written: "int", "str | None", "list[str]" (annotations may be strings or types)."""
+    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+
+
+def _flag_type(f):
+    kind = {"int": int, "float": float}.get(_type_name(f).replace(" | None", ""), str)
+    low = f.metadata.get("low")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
+        return value
+    return parse
+
+
+def config_parser(cls, description: str, run_flags: bool = True) -> argparse.ArgumentParser:
+    """An argparse parser with one flag per config field; flags not given stay absent (argparse.SUPPRESS).
+    run_flags adds a training run's --resume and --overwrite."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 argument_default=argparse.SUPPRESS)
+    if run_flags:
+        ap.add_argument("--resume", type=Path, help="a run folder or one of its checkpoints: continue it exactly")
+        ap.add_argument("--overwrite", action="store_true", help="start afresh in a used --out (the old run is moved aside)")
+    for f in fields(cls):
+        flag, meta = "--" + f.name.replace("_", "-"), f.metadata
+        default = f" (default: {f.default})" if f.default is not MISSING else ""
+        if _type_name(f) == "bool":
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, help=meta["help"] + default)
+        elif _type_name(f).startswith("list"):
+            ap.add_argument(flag, action="append", help=meta["help"] + " (repeatable)")
+        else:
+            ap.add_argument(flag, type=_flag_type(f), choices=meta.get("choices"), help=meta["help"] + default)
+    return ap
+
+
+def resume_config(cls, resume: Path, given: dict):
+    """The config a run was started with (its config.json), refusing given flags that disagree with it, and the
+    newest checkpoint (None when the run stopped before its first one, e.g. while sampling its data)."""
+    resume = Path(resume)
+    run_dir = resume if (resume / "config.json").is_file() else latest_checkpoint(resume).parent.parent
+    ckpts = sorted(c for c in (run_dir / "checkpoints").glob("step-??????") if (c / "trainer_state.json").is_file())
+    ckpt = latest_checkpoint(resume) if (resume / "trainer_state.json").is_file() else (ckpts[-1] if ckpts else None)
+    path = run_dir / "config.json"
+    try:
+        saved = json.loads(path.read_text())
+        cfg = cls(**saved)
+    except (OSError, json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"{path}: cannot resume this run ({e})") from None
+    conflicts = [f"--{k.replace('_', '-')} was {saved.get(k)!r}, now {v!r}" for k, v in given.items()
+                 if k not in RESUME_MAY_CHANGE and saved.get(k) != v]
+    if conflicts:
+        raise ValueError(f"{path}: a resumed run keeps its config, but " + "; ".join(conflicts)
+                         + " (use another --out for a new run)")
+    print(f"resuming {run_dir} from {ckpt.name if ckpt else 'the start'}")
+    return replace(cfg, **{k: v for k, v in given.items() if k in RESUME_MAY_CHANGE}), ckpt
+
+
+def resolve_config(cls, argv, model_field: str, presets, description: str):
+    """(config, checkpoint to resume or None), resolved as the module docstring says and saved to out/."""
+    given = vars(config_parser(cls, description).parse_args(argv))
+    resume, overwrite = given.pop("resume", None), given.pop("overwrite", False)
+    if resume:
+        return resume_config(cls, resume, given)
+    model_dir = resolve_model_dir(given.get(model_field, getattr(cls(), model_field)))
+    read_config(model_dir)  # fail now, naming the file, if the folder is not a model we can load
+    hints = model_hints(model_dir)
+    fill = {k: hints[k] for k in ("temperature", "max_new_tokens") if k in hints}
+    cfg = cls(**{**presets(given, bool(hints)), **fill, **given})
+    real_data = any(not str(getattr(cfg, k)).endswith(("train", "test")) for k in ("data", "eval_data"))
+    cfg = replace(cfg, template=cfg.template or default_template(model_dir, Tokenizer.from_dir(model_dir)),
+                  grader=get_grader(cfg.grader, real_data).name,
+                  device=cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    prepare_out(Path(cfg.out), overwrite)
+    atomic_write(Path(cfg.out) / "config.json", json.dumps(asdict(cfg), indent=1) + "\n")
+    print("config: " + json.dumps(asdict(cfg)))
+    return cfg, None
+
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """Make the run folder; refuse one that already holds a run unless --overwrite (which moves it aside)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any((out / n).exists() for n in ("config.json", "log.jsonl", "checkpoints", "final")):
+        if not overwrite:
+            raise ValueError(f"--out {out} already holds a run: continue it with --resume {out}, "
+                             "or start afresh with --overwrite (the old run is moved aside, not deleted)")
+        aside = out.with_name(f"{out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        out.rename(aside)
+        print(f"moved the old run aside to {aside}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").touch()
+        (out / ".write-test").unlink()
+    except OSError as e:
+        raise ValueError(f"--out {out}: not a writable folder ({e.strerror})") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# A training run: model, optimizer, log; and the evaluation around it
+
+
+@dataclass
+class Run:
+    out: Path
+    source: Path  # the model folder the run starts from
+    device: str
+    dtype: torch.dtype
+    grader: Grader
+
+    def autocast(self):
+        """bf16 autocast for fp32 weights on CUDA; nothing on the CPU (or for bf16 weights)."""
+        if self.device.startswith("cuda") and self.dtype == torch.float32:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def stop(self, err: Exception) -> SystemExit:
+        last = sorted((self.out / "checkpoints").glob("step-??????"))
+        return SystemExit(f"stopping: {err}. The last good checkpoint, {last[-1] if last else 'none yet'}, is "
+                          "unchanged; lower --lr or --grad-clip and resume from it with --resume.")
+
+
+def start_training(cfg: TrainConfig, model_name: str, ckpt: Path | None, oc: OptimConfig):
+    """Run, model (from the source or the checkpoint), optimizer (restored on resume), first step, log."""
+    source = resolve_model_dir(model_name)
+    dtype = torch.bfloat16 if cfg.optimizer == "lowmem" else torch.float32
+    real_data = not str(cfg.data).endswith(("train", "test"))
+    run = Run(Path(cfg.out), source, cfg.device, dtype, get_grader(cfg.grader, real_data))
+    model = load_pretrained(ckpt or source, dtype=dtype, device=cfg.device).train()
+    model.gradient_checkpointing = cfg.grad_checkpointing
+    optimizer = build_optimizer(model, oc)
+    start = load_trainer_state(ckpt, optimizer) if ckpt else 0
+    return run, model, optimizer, start, JsonlLog(run.out / "log.jsonl", resume_step=start if ckpt else None)
+
+
+def load_questions(spec: str, grader: Grader) -> list[Problem]:
+    """Problems of a toy split or JSONL file; warns when the grader cannot parse some gold answers."""
+    problems = load_problems(spec)
+    if warning := gold_report([p.answer for p in problems], grader):
+        print(f"{spec}: {warning}")
+    return problems
+
+
+def pass_at_1(model: Transformer, tokenizer: Tokenizer, problems: list[Problem], template: str, params: SamplingParams,
+              grader: Grader) -> float:
+    """Mean correctness of params.n samples per question (a quick accuracy estimate, nothing stored)."""
+    samples = generate(model, tokenizer, [format_prompt(p.question, template) for p in problems], params)
+    return sum(grader.equal(extract_answer(s.text), problems[s.prompt_index].answer) for s in samples) / len(samples)
+
+
+def compare_before_after(run: Run, model: Transformer, tokenizer: Tokenizer, cfg: TrainConfig, problems: list[Problem],
+                         label: str) -> tuple[float, float]:
+    """pass@1 of the source model and the trained one on held-out problems, with the run's sampling settings."""
+    t = time.time()
+    params = SamplingParams(n=cfg.final_eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
+                            max_new_tokens=cfg.max_new_tokens, seed=BEFORE_AFTER_SEED)
+    source = load_pretrained(run.source, dtype=run.dtype, device=run.device)
+    before = pass_at_1(source, tokenizer, problems, cfg.template, params, run.grader)
+    after = pass_at_1(model, tokenizer, problems, cfg.template, params, run.grader)
+    print(f"{label} pass@1 ({len(problems)} questions x {params.n} samples, T={params.temperature}): before "
+          f"{before:.3f} -> after {after:.3f} ({100 * (after - before):+.1f} points) [{time.time() - t:.0f}s]")
+    return before, after
+
+
+def finish(run: Run, model: Transformer) -> Path:
+    """Save the trained model to out/final and draw out/curves.png from the log."""
+    final = save_model_folder(model, run.out / "final", run.source)
+    print(f"trained model: {final}; curves: {draw_curves(run.out)}")
+    return final

@@ -1,0 +1,101 @@
+"""A MATH-style answer case set, written by hand: (what the model boxed, the gold answer, equal?).
+
+Each form the exact grader claims to handle appears as an equal pair and as a wrong answer of the
+same form. Shared by the exact grader's tests and the math-verify grader's tests.
+"""
+
+EQUAL = [
+    # integers and signs
+    ("42", "42"), ("+7", "7"), ("-0", "0"), ("−5", "-5"), ("- 5", "-5"), ("007", "7"),
+    # decimals
+    ("0.5", "0.5"), (".5", "0.5"), ("0.50", "0.5"), ("12.0", "12"), ("3.", "3"), ("-2.25", "-2.25"),
+    # thousands separators (no spaces)
+    ("1,234", "1234"), ("1{,}234", "1234"), ("1,\\!234", "1234"), ("1,000,000", "1000000"),
+    ("12,345.5", "12345.5"), ("1\\,000", "1000"),
+    # fractions in every spelling
+    ("\\frac{1}{2}", "0.5"), ("\\dfrac{1}{2}", "\\frac{1}{2}"), ("\\tfrac{1}{2}", "\\frac12"),
+    ("\\frac43", "\\frac{4}{3}"), ("\\frac 59", "\\frac{5}{9}"), ("\\frac9{19}", "\\frac{9}{19}"),
+    ("\\frac{9}2", "4.5"), ("3/6", "\\frac{1}{2}"), ("-\\frac{3}{4}", "-0.75"), ("\\frac{-3}{4}", "-\\frac34"),
+    ("\\dfrac{14}{3}", "\\frac{14}{3}"), ("\\frac{6}{4}", "\\frac{3}{2}"),
+    # mixed numbers
+    ("2\\frac{1}{2}", "\\frac{5}{2}"), ("4\\frac{2}{3}", "\\frac{14}{3}"), ("-1\\frac{1}{4}", "-1.25"),
+    # a leading "x ="
+    ("x=5", "5"), ("x = 5", "5"), ("y = -3", "-3"), ("k=\\frac{1}{2}", "0.5"), ("n = 12", "n=12"),
+    # \left \right
+    ("\\left(3, \\frac{\\pi}{2}\\right)", "(3,\\frac{\\pi}{2})"), ("\\left( 1, 2 \\right)", "(1,2)"),
+    # degrees
+    ("90^\\circ", "90"), ("90^{\\circ}", "90"), ("45", "45^\\circ"), ("30°", "30"),
+    # dollars and percent
+    ("\\$18.90", "18.90"), ("\\$18.90", "18.9"), ("$5$", "5"), ("50\\%", "50"), ("50%", "50\\%"),
+    ("\\$1,000", "1000"),
+    # trailing units
+    ("5\\text{ cm}", "5"), ("5 \\text{ inches}", "5"), ("12\\textnormal{ feet}", "12"), ("7\\mbox{ days}", "7"),
+    ("20\\text{ cm}^2", "20"), ("36 \\text{square units}", "36"), ("3\\text{ dollars}", "\\$3"),
+    # LaTeX spacing
+    ("1\\,234", "1234"), ("\\frac{1}{2}\\;", "0.5"), ("\\displaystyle\\frac{1}{3}", "\\frac13"), ("~4", "4"),
+    # scientific notation
+    ("1.5\\times10^{3}", "1500"), ("2\\times 10^3", "2000"),
+    # non-numbers: normalised strings
+    ("3\\sqrt{13}", "3\\sqrt{13}"), ("3 \\sqrt{13}", "3\\sqrt{13}"), ("3\\sqrt2", "3\\sqrt{2}"),
+    ("\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt3}{2}"), ("2\\pi", "2 \\pi"), ("\\frac\\pi2", "\\frac{\\pi}{2}"),
+    ("\\text{Monday}", "\\text{Monday}"), ("\\text{(C)}", "\\text{(C)}"), ("(C)", "\\text{(C)}"), ("C", "(C)"),
+    ("\\text{Devon}", "Devon"), ("x^2+2x+1", "x^2 + 2x + 1"), ("\\infty", "\\infty"),
+    # tuples, intervals, sets, lists
+    ("(3,\\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{2} \\right)"), ("(1,2)", "(1, 2)"),
+    ("(0.5, 1)", "(\\frac12, 1)"), ("[1,2)", "[1, 2)"), ("(-\\infty, 3]", "(-\\infty,3]"),
+    ("\\{1,2\\}", "\\{2, 1\\}"), ("1, 2", "2,1"), ("-1, 3", "3, -1"), ("x \\in [2, 5]", "[2,5]"),
+    ("(2,-1,\\frac{1}{2})", "(2, -1, 0.5)"),
+    # matrices
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}"),
+    ("\\begin{pmatrix} 1/2 & 0 \\\\ 0 & 1 \\end{pmatrix}", "\\begin{pmatrix} \\frac12 & 0 \\\\ 0 & 1 \\end{pmatrix}"),
+    # braces around the whole answer
+    ("{5}", "5"), ("{{\\frac{1}{2}}}", "0.5"),
+]
+
+WRONG = [
+    # integers and signs
+    ("41", "42"), ("-7", "7"), ("5", "-5"), ("70", "7"),
+    # decimals
+    ("0.51", "0.5"), ("0.333", "\\frac13"), ("12.01", "12"),
+    # thousands: spaces or wrong grouping are not separators
+    ("32, 349", "32349"), ("1,2345", "12345"), ("12,34", "1234"), ("1,234", "1.234"),
+    # fractions
+    ("\\frac{1}{3}", "0.5"), ("\\frac34", "\\frac{4}{3}"), ("\\frac{5}{9}", "\\frac{9}{5}"), ("3/6", "\\frac{1}{3}"),
+    ("\\frac{1}{0}", "0"), ("-\\frac{3}{4}", "0.75"),
+    # mixed numbers
+    ("2\\frac{1}{2}", "\\frac{5}{3}"), ("2\\frac{1}{2}", "2"),
+    # leading variable
+    ("x=6", "5"), ("x \\le 5", "5"), ("x > 5", "5"),
+    # \left \right
+    ("\\left(3, \\frac{\\pi}{3}\\right)", "(3,\\frac{\\pi}{2})"),
+    # degrees, dollars, percent
+    ("91^\\circ", "90"), ("\\$18.91", "18.90"), ("51\\%", "50"),
+    # units
+    ("6\\text{ cm}", "5"), ("25\\text{ cm}^2", "20"),
+    # non-numbers
+    ("3\\sqrt{14}", "3\\sqrt{13}"), ("\\sqrt{13}", "3\\sqrt{13}"), ("\\frac{\\sqrt{3}}{3}", "\\frac{\\sqrt3}{2}"),
+    ("\\pi", "2\\pi"), ("\\text{Tuesday}", "\\text{Monday}"), ("(D)", "\\text{(C)}"), ("x^2+2x", "x^2+2x+1"),
+    ("-\\infty", "\\infty"), ("x+1", "1"),
+    # tuples, intervals, sets, lists, matrices
+    ("(1,2)", "(2,1)"), ("[1,2]", "[1,2)"), ("(1,2)", "1,2"), ("\\{1,2\\}", "\\{1,2,3\\}"), ("1, 2", "1, 3"),
+    ("(1,2,3)", "(1,2)"), ("\\begin{pmatrix} 1 \\\\ 3 \\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}"),
+    ("12", "1,2"), ("(3,\\frac{\\pi}{2})", "3"),
+    # empty and junk
+    ("", "0"), ("\\text{}", "0"), ("{}", "1"),
+]
+
+# Whole responses: extraction rules (the three false positives of issue 13 and friends).
+RESPONSES = [
+    ("so the answer is \\boxed{42}.", "42", True),
+    ("first \\boxed{1} then \\boxed{2}.", "2", True),
+    ("first \\boxed{1} then \\boxed{2}.", "1", False),  # only the last box counts
+    ("\\boxed{3} and finally \\boxed{1", "3", False),  # the last box never closes: no answer
+    ("\\boxed{3} and finally \\boxed{1", "1", False),
+    ("AZYUK2A", "2", False),  # no box: no answer (no last-number fallback)
+    ("The total is 6 + 4 = 10, so", "10", False),  # cut off mid-sentence
+    ("\\boxed{32, 349}", "32349", False),
+    ("\\boxed {5}", "5", True),
+    ("\\fbox{5}", "5", True),
+    ("\\boxed{\\frac{1}{2}}", "0.5", True),
+    ("$\\boxed{x = 5}$", "5", True),
+]
