@@ -62,7 +62,9 @@ def sample_all(cfg: EvalConfig, models: list[tuple[str, str]], grader) -> dict:
                                 max_new_tokens=cfg.max_new_tokens or hints.get("max_new_tokens", 1024), seed=cfg.seed)
         t = time.time()
         data_name = f"{cfg.data}[:{cfg.limit}]" if cfg.limit else cfg.data
-        records[name] = sample_model(path, problems, out_file, params, data_name, cfg.template, cfg.device, grader=grader)
+        records[name] = sample_model(
+            path, problems, out_file, params, data_name, cfg.template, cfg.device, grader=grader
+        )
         print(f"{name}: {len(problems)} questions x {cfg.k} samples in {time.time() - t:.0f}s -> {out_file}")
     return records
 

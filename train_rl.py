@@ -20,8 +20,19 @@ from tqdm.auto import tqdm
 from minireason import run_cli
 from minireason.grpo import AGGREGATIONS, GRPOConfig, rollout, update
 from minireason.model import load_pretrained
-from minireason.runs import (HELD_OUT_SEED, STEP_SEED_STRIDE, TrainConfig, compare_before_after, finish, load_questions, opt,
-                             pass_at_1, resolve_config, save_checkpoint, start_training)
+from minireason.runs import (
+    HELD_OUT_SEED,
+    STEP_SEED_STRIDE,
+    TrainConfig,
+    compare_before_after,
+    finish,
+    load_questions,
+    opt,
+    pass_at_1,
+    resolve_config,
+    save_checkpoint,
+    start_training,
+)
 from minireason.sampler import SamplingParams
 from minireason.tokenizer import Tokenizer
 from minireason.training import NonFiniteError, OptimConfig
@@ -63,7 +74,9 @@ def main(argv=None) -> None:
     tok = Tokenizer.from_dir(run.source)
     train, held_out = load_questions(cfg.data, run.grader), load_questions(cfg.eval_data, run.grader)
     if cfg.batch_questions > len(train):
-        raise ValueError(f"--batch-questions {cfg.batch_questions} is more than the {len(train)} questions of {cfg.data}")
+        raise ValueError(
+            f"--batch-questions {cfg.batch_questions} is more than the {len(train)} questions of {cfg.data}"
+        )
     eval_subset = random.Random(0).sample(held_out, min(cfg.eval_questions, len(held_out)))
     eval_params = SamplingParams(n=cfg.eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
                                  max_new_tokens=cfg.max_new_tokens, seed=HELD_OUT_SEED)
@@ -79,7 +92,10 @@ def main(argv=None) -> None:
         with torch.no_grad(), run.autocast():
             ro = rollout(model, tok, questions, cfg.template, grpo, step_seed, run.grader)
         try:
-            row = {"step": step + 1, **update(model, optimizer, oc, ro, grpo, step, tok.pad_id, ref_model, run.autocast)}
+            row = {
+                "step": step + 1,
+                **update(model, optimizer, oc, ro, grpo, step, tok.pad_id, ref_model, run.autocast),
+            }
         except NonFiniteError as e:
             raise run.stop(e) from None
         n_tokens = sum(len(s.token_ids) for s in ro.samples)

@@ -27,8 +27,17 @@ from minireason.sampler import SamplingParams, generate  # noqa: E402
 from minireason.training import OptimConfig, build_optimizer  # noqa: E402
 
 
-def one_step(shape: str, optimizer: str, checkpointing: bool, prompts: int, group: int, prompt_len: int, new_tokens: int,
-             micro_batch_tokens: int, device: str) -> dict:
+def one_step(
+    shape: str,
+    optimizer: str,
+    checkpointing: bool,
+    prompts: int,
+    group: int,
+    prompt_len: int,
+    new_tokens: int,
+    micro_batch_tokens: int,
+    device: str,
+) -> dict:
     cfg = ModelConfig(**SHAPES[shape], max_position_embeddings=4096)
     dtype = torch.bfloat16 if optimizer == "lowmem" else torch.float32
     model = build_model(cfg, dtype=dtype, device=device, seed=0)
@@ -69,7 +78,9 @@ def one_step(shape: str, optimizer: str, checkpointing: bool, prompts: int, grou
 def main() -> None:
     cuda = torch.cuda.is_available()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=["qwen2.5-0.5b", "qwen2.5-1.5b"] if cuda else ["toy"])
+    ap.add_argument(
+        "--shapes", nargs="+", choices=list(SHAPES), default=["qwen2.5-0.5b", "qwen2.5-1.5b"] if cuda else ["toy"]
+    )
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--prompt-len", type=int, default=128 if cuda else 16)
@@ -84,13 +95,17 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for shape in args.shapes:
         # the 1.5B shape uses the 24 GB recipe: bf16 weights, fp32 master copy, bf16 moments, checkpointing
-        # the update's peak grows with the micro-batch: log-softmax copies over a 152k vocabulary, measured 2.2 MB per token
+        # the update's peak grows with the micro-batch: log-softmax copies over a 152k vocabulary,
+        # measured 2.2 MB per token
         optimizer, ckpt, micro = ("lowmem", True, 2048) if shape == "qwen2.5-1.5b" else ("adamw", False, 8192)
         micro = args.micro_batch_tokens or micro
         r = one_step(shape, optimizer, ckpt, args.prompts, args.group, args.prompt_len, args.new_tokens, micro, device)
         peak = f"{r['peak_gb']:.1f}" if r["peak_gb"] is not None else "-"
-        print(f"| {shape} | {optimizer} | {ckpt} | {micro} | {r['rollout_s']:.1f} | {r['update_s']:.1f} | {r['gen_tok_s']:,.0f} | {peak} |",
-              flush=True)
+        print(
+            f"| {shape} | {optimizer} | {ckpt} | {micro} | {r['rollout_s']:.1f} | {r['update_s']:.1f} | "
+            f"{r['gen_tok_s']:,.0f} | {peak} |",
+            flush=True,
+        )
         if cuda:
             torch.cuda.empty_cache()
 

@@ -24,14 +24,43 @@ from minireason.model import ModelConfig, build_model  # noqa: E402
 from minireason.sampler import SamplingParams, generate  # noqa: E402
 
 SHAPES = {
-    "toy": dict(model_type="llama", vocab_size=85, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
-                num_attention_heads=6, num_key_value_heads=2, head_dim=32, tie_word_embeddings=True),
-    "qwen2.5-0.5b": dict(model_type="qwen2", vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                         num_attention_heads=14, num_key_value_heads=2, head_dim=64, tie_word_embeddings=True,
-                         qkv_bias=True, rope_theta=1e6),
-    "qwen2.5-1.5b": dict(model_type="qwen2", vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                         num_attention_heads=12, num_key_value_heads=2, head_dim=128, tie_word_embeddings=True,
-                         qkv_bias=True, rope_theta=1e6),
+    "toy": dict(
+        model_type="llama",
+        vocab_size=85,
+        hidden_size=192,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=6,
+        num_key_value_heads=2,
+        head_dim=32,
+        tie_word_embeddings=True,
+    ),
+    "qwen2.5-0.5b": dict(
+        model_type="qwen2",
+        vocab_size=151936,
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        head_dim=64,
+        tie_word_embeddings=True,
+        qkv_bias=True,
+        rope_theta=1e6,
+    ),
+    "qwen2.5-1.5b": dict(
+        model_type="qwen2",
+        vocab_size=151936,
+        hidden_size=1536,
+        intermediate_size=8960,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        head_dim=128,
+        tie_word_embeddings=True,
+        qkv_bias=True,
+        rope_theta=1e6,
+    ),
 }
 # (memory bandwidth bytes/s, dense bf16 FLOP/s) by device name fragment
 PEAKS = {"H100": (3.35e12, 989e12), "H200": (4.8e12, 989e12), "A100": (2.0e12, 312e12), "4090": (1.0e12, 165e12)}
@@ -59,7 +88,9 @@ def time_ours(model, prompts, new_tokens, vocab, cuda_graph=True) -> float:
     params = SamplingParams(n=1, temperature=0.9, top_k=50, max_new_tokens=new_tokens, seed=0,
                             max_batch_tokens=1 << 30, cuda_graph=cuda_graph)
     tok = NoEosTokenizer(vocab)
-    generate(model, tok, [p[:8] for p in prompts[:2]], SamplingParams(**{**params.__dict__, "max_new_tokens": 4}))  # warm-up
+    generate(
+        model, tok, [p[:8] for p in prompts[:2]], SamplingParams(**{**params.__dict__, "max_new_tokens": 4})
+    )  # warm-up
     sync()
     t = time.perf_counter()
     out = generate(model, tok, prompts, params)
@@ -74,13 +105,21 @@ def time_transformers(cfg: ModelConfig, state, prompts, new_tokens, device, dtyp
     hf_cls = {"qwen2": transformers.Qwen2ForCausalLM, "llama": transformers.LlamaForCausalLM}[cfg.model_type]
     hf_cfg_cls = {"qwen2": transformers.Qwen2Config, "llama": transformers.LlamaConfig}[cfg.model_type]
     raw = cfg.to_hf_dict()
-    hf = hf_cls(hf_cfg_cls(**{k: v for k, v in raw.items() if k != "architectures"})).to(device=device, dtype=dtype).eval()
+    hf = (
+        hf_cls(hf_cfg_cls(**{k: v for k, v in raw.items() if k != "architectures"}))
+        .to(device=device, dtype=dtype)
+        .eval()
+    )
     hf.load_state_dict(state, strict=False)
     ids = torch.tensor(prompts, device=device)
     kwargs = dict(do_sample=True, temperature=0.9, top_k=50, top_p=1.0, max_new_tokens=new_tokens,
                   min_new_tokens=new_tokens, pad_token_id=0, eos_token_id=None)
     with torch.no_grad():
-        hf.generate(ids[:2, :8], attention_mask=torch.ones_like(ids[:2, :8]), **{**kwargs, "max_new_tokens": 4, "min_new_tokens": 4})
+        hf.generate(
+            ids[:2, :8],
+            attention_mask=torch.ones_like(ids[:2, :8]),
+            **{**kwargs, "max_new_tokens": 4, "min_new_tokens": 4},
+        )
         sync()
         t = time.perf_counter()
         out = hf.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
@@ -97,7 +136,9 @@ def sync():
 def main() -> None:
     cuda = torch.cuda.is_available()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=["qwen2.5-0.5b", "qwen2.5-1.5b"] if cuda else ["toy"])
+    ap.add_argument(
+        "--shapes", nargs="+", choices=list(SHAPES), default=["qwen2.5-0.5b", "qwen2.5-1.5b"] if cuda else ["toy"]
+    )
     ap.add_argument("--batches", nargs="+", type=int, default=[64, 256])
     ap.add_argument("--prompt-len", type=int, default=128 if cuda else 16)
     ap.add_argument("--new-tokens", type=int, default=512 if cuda else 128)
@@ -108,9 +149,14 @@ def main() -> None:
     dtype = torch.bfloat16 if cuda else torch.float32
     name = torch.cuda.get_device_name() if cuda else f"CPU ({torch.get_num_threads()} threads)"
     peaks = next((v for k, v in PEAKS.items() if k in name), None) if cuda else None
-    print(f"device: {name}, dtype {dtype}, torch {torch.__version__}; prompt {args.prompt_len} + {args.new_tokens} new tokens, "
-          "T=0.9 top-k 50")
-    print("| shape | batch | ours tok/s | transformers tok/s | speed-up | ours ms/step | floor ms/step (bytes, FLOPs) |")
+    print(
+        f"device: {name}, dtype {dtype}, torch {torch.__version__}; "
+        f"prompt {args.prompt_len} + {args.new_tokens} new tokens, "
+        "T=0.9 top-k 50"
+    )
+    print(
+        "| shape | batch | ours tok/s | transformers tok/s | speed-up | ours ms/step | floor ms/step (bytes, FLOPs) |"
+    )
     print("|---|---|---|---|---|---|---|")
     rows = []
     for shape in args.shapes:
@@ -121,20 +167,37 @@ def main() -> None:
         for batch in args.batches:
             prompts = torch.randint(1, cfg.vocab_size, (batch, args.prompt_len), generator=g).tolist()
             ours = time_ours(model, prompts, args.new_tokens, cfg.vocab_size)
-            theirs = None if args.skip_transformers else time_transformers(cfg, state, prompts, args.new_tokens, device, dtype)
+            theirs = (
+                None
+                if args.skip_transformers
+                else time_transformers(cfg, state, prompts, args.new_tokens, device, dtype)
+            )
             tokens = batch * args.new_tokens
-            row = {"device": name, "shape": shape, "batch": batch, "prompt": args.prompt_len, "new_tokens": args.new_tokens,
-                   "ours_tok_s": tokens / ours, "transformers_tok_s": tokens / theirs if theirs else None,
-                   "ours_ms_per_step": 1e3 * ours / args.new_tokens}
+            row = {
+                "device": name,
+                "shape": shape,
+                "batch": batch,
+                "prompt": args.prompt_len,
+                "new_tokens": args.new_tokens,
+                "ours_tok_s": tokens / ours,
+                "transformers_tok_s": tokens / theirs if theirs else None,
+                "ours_ms_per_step": 1e3 * ours / args.new_tokens,
+            }
             floor = ""
             if peaks:
-                mem_ms, flop_ms = decode_floor_ms(cfg, model.num_params(), batch, args.prompt_len + args.new_tokens / 2, peaks)
+                mem_ms, flop_ms = decode_floor_ms(
+                    cfg, model.num_params(), batch, args.prompt_len + args.new_tokens / 2, peaks
+                )
                 row["floor_ms"] = max(mem_ms, flop_ms)
                 floor = f"{max(mem_ms, flop_ms):.2f} ({mem_ms:.2f}, {flop_ms:.2f})"
             rows.append(row)
             speedup = f"{theirs / ours:.1f}x" if theirs else "-"
-            print(f"| {shape} | {batch} | {tokens / ours:,.0f} | {f'{tokens / theirs:,.0f}' if theirs else '-'} | {speedup} | "
-                  f"{row['ours_ms_per_step']:.2f} | {floor or '-'} |", flush=True)
+            print(
+                f"| {shape} | {batch} | {tokens / ours:,.0f} | "
+                f"{f'{tokens / theirs:,.0f}' if theirs else '-'} | {speedup} | "
+                f"{row['ours_ms_per_step']:.2f} | {floor or '-'} |",
+                flush=True,
+            )
         del model, state
         if cuda:
             torch.cuda.empty_cache()

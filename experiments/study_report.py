@@ -77,12 +77,17 @@ def headline_rows(metrics: dict, names: list[str]) -> list[str]:
     s = [n for n in seeds(metrics) if n in names]
     if len(s) > 1:
         ms = [metrics["models"][n] for n in s]
-        rows.append(f"| RL, mean ± sd over {len(s)} seeds | {pm([m['accuracy'] for m in ms])} | {pm([m[f'maj@{k}'] for m in ms])} | "
-                    + " | ".join(pm([m["pass@k"][x - 1] for m in ms]) for x in ks) + f" | {pm([m['unsolved'] for m in ms], scale=1)} |")
+        rows.append(
+            f"| RL, mean ± sd over {len(s)} seeds | {pm([m['accuracy'] for m in ms])} | {pm([m[f'maj@{k}'] for m in ms])} | "
+            + " | ".join(pm([m["pass@k"][x - 1] for m in ms]) for x in ks)
+            + f" | {pm([m['unsolved'] for m in ms], scale=1)} |"
+        )
     return rows
 
 
-def per_bin_rows(metrics: dict, names: list[str], values=lambda m: m["per_bin_change"], fmt=lambda c: f"{100 * c:+.1f}") -> list[str]:
+def per_bin_rows(
+    metrics: dict, names: list[str], values=lambda m: m["per_bin_change"], fmt=lambda c: f"{100 * c:+.1f}"
+) -> list[str]:
     """One row per model of a per-bin list (`values` picks it from the model's metrics), formatted by `fmt`."""
     rows = ["| | " + " | ".join(metrics["bins"]) + " |", "|---|" + "---|" * len(metrics["bins"]),
             "| questions | " + " | ".join(map(str, metrics["bin_sizes"])) + " |"]
@@ -96,12 +101,22 @@ def seed_bin_rows(metrics: dict) -> list[str]:
     """RL - base per bin: mean ± sd over seeds, then each seed."""
     s = seeds(metrics)
     changes = np.array([[np.nan if c is None else 100 * c for c in metrics["models"][n]["per_bin_change"]] for n in s])
-    rows = ["| RL − base (points) | " + " | ".join(metrics["bins"]) + " |", "|---|" + "---|" * len(metrics["bins"]),
-            "| questions | " + " | ".join(map(str, metrics["bin_sizes"])) + " |",
-            "| base accuracy | " + " | ".join(pct(a) for a in metrics["models"]["base"]["per_bin_accuracy"]) + " |",
-            f"| mean ± sd over {len(s)} seed{'s' if len(s) > 1 else ''} | " + " | ".join(
-                "-" if np.isnan(col).all() else f"{np.nanmean(col):+.1f} ± {np.nanstd(col, ddof=1) if len(s) > 1 else 0:.1f}"
-                for col in changes.T) + " |"]
+    rows = [
+        "| RL − base (points) | " + " | ".join(metrics["bins"]) + " |",
+        "|---|" + "---|" * len(metrics["bins"]),
+        "| questions | " + " | ".join(map(str, metrics["bin_sizes"])) + " |",
+        "| base accuracy | " + " | ".join(pct(a) for a in metrics["models"]["base"]["per_bin_accuracy"]) + " |",
+        f"| mean ± sd over {len(s)} seed{'s' if len(s) > 1 else ''} | "
+        + " | ".join(
+            (
+                "-"
+                if np.isnan(col).all()
+                else f"{np.nanmean(col):+.1f} ± {np.nanstd(col, ddof=1) if len(s) > 1 else 0:.1f}"
+            )
+            for col in changes.T
+        )
+        + " |",
+    ]
     for n, row in zip(s, changes):
         rows.append(f"| {n} | " + " | ".join("-" if np.isnan(c) else f"{c:+.1f}" for c in row) + " |")
     return rows
@@ -112,7 +127,11 @@ def transition_rows(metrics: dict, name: str) -> list[str]:
     rows = [f"| base \\ {name} | " + " | ".join(metrics["bins"]) + " |", "|---|" + "---|" * len(metrics["bins"])]
     for label, row in zip(metrics["bins"], t):
         total = max(row.sum(), 1)
-        rows.append(f"| {label} (n={row.sum()}) | " + " | ".join(f"{100 * c / total:.0f}% ({c})" if c else "·" for c in row) + " |")
+        rows.append(
+            f"| {label} (n={row.sum()}) | "
+            + " | ".join(f"{100 * c / total:.0f}% ({c})" if c else "·" for c in row)
+            + " |"
+        )
     return rows
 
 
@@ -131,20 +150,30 @@ def knowledge_rows(metrics: dict, split: str, names: list[str]) -> list[str]:
 
 
 def length_rows(metrics: dict, names: list[str]) -> list[str]:
-    rows = ["| model | tokens: all | correct | incorrect | characters: all | correct | incorrect | reflection words per response |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| model | tokens: all | correct | incorrect | characters: all | correct | incorrect | reflection words per response |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     f = lambda x: "-" if x is None else f"{x:.1f}"
     for n in names:
         m = metrics["models"][n]
         t, c = m["length"]["tokens"], m["length"]["chars"]
-        rows.append(f"| {n} | {f(t['all'])} | {f(t['correct'])} | {f(t['incorrect'])} | {f(c['all'])} | {f(c['correct'])} | "
-                    f"{f(c['incorrect'])} | {m['reflection']['all']:.3f} |")
+        rows.append(
+            f"| {n} | {f(t['all'])} | {f(t['correct'])} | {f(t['incorrect'])} | {f(c['all'])} | {f(c['correct'])} | "
+            f"{f(c['incorrect'])} | {m['reflection']['all']:.3f} |"
+        )
     return rows
 
 
 def self_distillation_rows(test: dict, train: dict) -> list[str]:
     """E4: accuracy on train and test of each student before and after SFT on (its or another model's) correct answers."""
-    student = {"base": None, "base-from-base": "base", "rl-seed0": None, "rl-from-rl": "rl-seed0", "base-from-rl": "base"}
+    student = {
+        "base": None,
+        "base-from-base": "base",
+        "rl-seed0": None,
+        "rl-from-rl": "rl-seed0",
+        "base-from-rl": "base",
+    }
     rows = ["| model | train accuracy | test accuracy |", "|---|---|---|"]
     for n, before in student.items():
         cells = []
@@ -168,12 +197,20 @@ def tables(test: dict, train: dict) -> str:
         ("E2: per-bin accuracy change, train subset", seed_bin_rows(train)),
         ("E2: transitions base → rl-seed0, test", transition_rows(test, "rl-seed0")),
         ("E2: transitions base → rl-seed0, train subset", transition_rows(train, "rl-seed0")),
-        ("E3: answer entropy per bin (nats), test", per_bin_rows(test, ["base", *s], lambda m: m["per_bin_entropy"], lambda e: f"{e:.3f}")),
-        ("E3: answer entropy per bin (nats), train subset", per_bin_rows(train, ["base", "rl-seed0"], lambda m: m["per_bin_entropy"], lambda e: f"{e:.3f}")),
+        (
+            "E3: answer entropy per bin (nats), test",
+            per_bin_rows(test, ["base", *s], lambda m: m["per_bin_entropy"], lambda e: f"{e:.3f}"),
+        ),
+        (
+            "E3: answer entropy per bin (nats), train subset",
+            per_bin_rows(train, ["base", "rl-seed0"], lambda m: m["per_bin_entropy"], lambda e: f"{e:.3f}"),
+        ),
         ("E4: self-distillation (Δ over the student before SFT)", self_distillation_rows(test, train)),
         ("E5: response length and reflection words, test", length_rows(test, ["base", *s])),
-        ("E5: mean response length (tokens) per bin, test", per_bin_rows(test, ["base", *s], lambda m: m["length"]["tokens"]["by_bin"],
-                                                                     lambda x: f"{x:.1f}")),
+        (
+            "E5: mean response length (tokens) per bin, test",
+            per_bin_rows(test, ["base", *s], lambda m: m["length"]["tokens"]["by_bin"], lambda x: f"{x:.1f}"),
+        ),
         ("E6: teacher distillation, test", headline_rows(test, distill)),
         ("E6: per-bin accuracy change, test", per_bin_rows(test, distill[1:])),
         ("Ablations: GRPO variants, test", headline_rows(test, ablations)),
@@ -214,7 +251,13 @@ def plot_all(test: dict, train: dict, fig_dir: Path) -> list[Path]:
     def rl_band(ax, metrics):
         ys = np.array([metrics["models"][s]["pass@k"] for s in seeds(metrics)])
         ks = np.arange(1, ys.shape[1] + 1)
-        ax.plot(ks, ys.mean(0), lw=2, color=C["rl"], label=f"RL (mean of {len(ys)} seeds)" if len(ys) > 1 else seeds(metrics)[0])
+        ax.plot(
+            ks,
+            ys.mean(0),
+            lw=2,
+            color=C["rl"],
+            label=f"RL (mean of {len(ys)} seeds)" if len(ys) > 1 else seeds(metrics)[0],
+        )
         ax.fill_between(ks, ys.min(0), ys.max(0), color=C["rl"], alpha=0.25)
 
     def pass_axes(ax, metrics, title):
@@ -226,7 +269,9 @@ def plot_all(test: dict, train: dict, fig_dir: Path) -> list[Path]:
         ax.legend(fontsize=8)
 
     def bin_ticks(ax, metrics):
-        ax.set_xticks(np.arange(len(metrics["bins"])), [f"{b}\nn={n}" for b, n in zip(metrics["bins"], metrics["bin_sizes"])])
+        ax.set_xticks(
+            np.arange(len(metrics["bins"])), [f"{b}\nn={n}" for b, n in zip(metrics["bins"], metrics["bin_sizes"])]
+        )
         ax.set_xlabel(f"base's X out of {metrics['k']}")
 
     def change_bars(ax, metrics, series, title):
@@ -263,7 +308,12 @@ def plot_all(test: dict, train: dict, fig_dir: Path) -> list[Path]:
     # E2: per-bin change RL - base, and the transition matrices
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, metrics, title in ((axes[0], test, "test"), (axes[1], train, "train subset")):
-        change_bars(ax, metrics, [("RL − base (bar: mean; dots: seeds)", rl_changes(metrics), C["rl"])], f"E2: RL − base per bin, {title}")
+        change_bars(
+            ax,
+            metrics,
+            [("RL − base (bar: mean; dots: seeds)", rl_changes(metrics), C["rl"])],
+            f"E2: RL − base per bin, {title}",
+        )
     save(fig, "e2_per_bin_change.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
@@ -315,9 +365,20 @@ def plot_all(test: dict, train: dict, fig_dir: Path) -> list[Path]:
     axes[0].set_title("E5: length by correctness, test")
     axes[0].legend(fontsize=8)
     xb = np.arange(len(test["bins"]))
-    axes[1].bar(xb - 0.2, [v or 0 for v in test["models"]["base"]["length"]["tokens"]["by_bin"]], 0.4, color=C["base"], label="base")
-    axes[1].bar(xb + 0.2, rl_mean(test, lambda m: [v or np.nan for v in m["length"]["tokens"]["by_bin"]]), 0.4, color=C["rl"],
-                label="RL (mean of seeds)")
+    axes[1].bar(
+        xb - 0.2,
+        [v or 0 for v in test["models"]["base"]["length"]["tokens"]["by_bin"]],
+        0.4,
+        color=C["base"],
+        label="base",
+    )
+    axes[1].bar(
+        xb + 0.2,
+        rl_mean(test, lambda m: [v or np.nan for v in m["length"]["tokens"]["by_bin"]]),
+        0.4,
+        color=C["rl"],
+        label="RL (mean of seeds)",
+    )
     axes[1].set_ylabel("mean response length (tokens)")
     axes[1].set_title("E5: length per bin, test")
     bin_ticks(axes[1], test)
@@ -330,9 +391,16 @@ def plot_all(test: dict, train: dict, fig_dir: Path) -> list[Path]:
         curve(axes[0], test, n)
     rl_band(axes[0], test)
     pass_axes(axes[0], test, "E6: pass@k, test")
-    change_bars(axes[1], test, [("reasoning-only − base", [test["models"]["reasoning-only"]["per_bin_change"]], C["reasoning-only"]),
-                                ("all-questions − base", [test["models"]["all-questions"]["per_bin_change"]], C["all-questions"]),
-                                ("RL − base (mean of seeds)", rl_changes(test), C["rl"])], "E6: per-bin change, test")
+    change_bars(
+        axes[1],
+        test,
+        [
+            ("reasoning-only − base", [test["models"]["reasoning-only"]["per_bin_change"]], C["reasoning-only"]),
+            ("all-questions − base", [test["models"]["all-questions"]["per_bin_change"]], C["all-questions"]),
+            ("RL − base (mean of seeds)", rl_changes(test), C["rl"]),
+        ],
+        "E6: per-bin change, test",
+    )
     save(fig, "e6_distillation.png")
 
     # Ablations: Dr. GRPO and KL against plain GRPO (seed 0, same seed)
@@ -342,9 +410,19 @@ def plot_all(test: dict, train: dict, fig_dir: Path) -> list[Path]:
                             ("rl-kl", "GRPO + KL (beta 0.05)", C["rl-kl"])):
         curve(axes[0], test, n, label, color)
     pass_axes(axes[0], test, "Ablations: pass@k, test")
-    change_bars(axes[1], test, [(label + " − base", [test["models"][n]["per_bin_change"]], color) for n, label, color in (
-        ("rl-seed0", "GRPO", C["rl"]), ("rl-drgrpo", "Dr. GRPO", C["rl-drgrpo"]), ("rl-kl", "GRPO + KL", C["rl-kl"]))],
-        "Ablations: per-bin change, test")
+    change_bars(
+        axes[1],
+        test,
+        [
+            (label + " − base", [test["models"][n]["per_bin_change"]], color)
+            for n, label, color in (
+                ("rl-seed0", "GRPO", C["rl"]),
+                ("rl-drgrpo", "Dr. GRPO", C["rl-drgrpo"]),
+                ("rl-kl", "GRPO + KL", C["rl-kl"]),
+            )
+        ],
+        "Ablations: per-bin change, test",
+    )
     save(fig, "ablations.png")
 
     # The toy world's own lens: which knowledge a question needs
@@ -355,8 +433,14 @@ def plot_all(test: dict, train: dict, fig_dir: Path) -> list[Path]:
         x, width = np.arange(len(groups)), 0.8 / len(names)
         for j, n in enumerate(names):
             counts = np.array(test["models"][n]["counts"])
-            vals = [100 * ((counts[m] / test["k"]).mean() if which == "pass@1" else (counts[m] > 0).mean()) if m.any() else 0
-                    for m in groups.values()]
+            vals = [
+                (
+                    100 * ((counts[m] / test["k"]).mean() if which == "pass@1" else (counts[m] > 0).mean())
+                    if m.any()
+                    else 0
+                )
+                for m in groups.values()
+            ]
             color = C["rl"] if n.startswith("rl-seed") else C.get(n)
             ax.bar(x + (j - (len(names) - 1) / 2) * width, vals, width, color=color, label=n,
                    alpha=1.0 if not n.startswith("rl-seed") or n == "rl-seed0" else 0.6)

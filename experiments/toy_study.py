@@ -28,35 +28,31 @@ def sh(*args: str) -> None:
     subprocess.run([sys.executable, *args], cwd=ROOT, check=True)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "study")
-    ap.add_argument("--seeds", type=int, default=3, help="RL runs with seeds 0..N-1")
-    ap.add_argument("--k", type=int, default=64)
-    ap.add_argument("--train-questions", type=int, default=600, help="train-split questions evaluated for E1/E4")
-    ap.add_argument("--mini", action="store_true", help="a miniature study: k=4, 2 RL steps, 16 questions")
-    args = ap.parse_args()
-    out, t0 = args.out, time.time()
-    mini = args.mini
-    rl_extra = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eval-every", "0"] if mini else []
-    sft_extra = ["--pool", "32", "--epochs", "1", "--batch-size", "16"] if mini else []
-    common = ["--final-eval-samples", "0"]
-    k = 4 if mini else args.k
-    limit = ["--limit", "16"] if mini else []
-    train_limit = ["--limit", "16" if mini else str(args.train_questions)]
+def train(script: str, folder: Path, *flags: str) -> None:
+    """Run a training script into folder: skipped when finished, resumed when started, else started."""
+    if (folder / "final" / "model.safetensors").is_file():
+        return
+    if (folder / "config.json").is_file():
+        sh(script, "--resume", str(folder))
+    else:
+        sh(script, "--out", str(folder), *flags)
 
-    rl = {}
-    for seed in range(args.seeds):
-        rl[f"rl-seed{seed}"] = out / f"rl-seed{seed}"
-    rl["rl-drgrpo"] = out / "rl-drgrpo"
-    rl["rl-kl"] = out / "rl-kl"
-    ablation_flags = {"rl-drgrpo": ["--no-scale-std", "--aggregation", "constant"], "rl-kl": ["--beta", "0.05"]}
-    for name, folder in rl.items():
-        if not (folder / "final" / "model.safetensors").is_file():
-            seed = name.removeprefix("rl-seed") if name.startswith("rl-seed") else "0"
-            sh("train_rl.py", "--out", str(folder), "--seed", seed, *ablation_flags.get(name, []), *rl_extra, *common)
-    rl_model = str(rl["rl-seed0"] / "final")
 
+def rl_runs(args, out: Path) -> dict[str, Path]:
+    """GRPO over seeds 0..N-1, plus the Dr. GRPO and KL ablations (seed 0)."""
+    rl_extra = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eval-every", "0"] if args.mini else []
+    flags = {f"rl-seed{s}": ["--seed", str(s)] for s in range(args.seeds)}
+    flags["rl-drgrpo"] = ["--no-scale-std", "--aggregation", "constant"]
+    flags["rl-kl"] = ["--beta", "0.05"]
+    for name, extra in flags.items():
+        train("train_rl.py", out / name, *extra, *rl_extra, "--final-eval-samples", "0")
+    return {name: out / name for name in flags}
+
+
+def distill_runs(args, out: Path, rl_model: str) -> dict[str, Path]:
+    """Self-distillation (E4) and teacher distillation (E6) arms."""
+    sft_extra = ["--pool", "32", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
+    sft_extra = sft_extra if args.mini else []
     distill = {
         "base<-base": ["--variant", "self"],
         "rl<-rl": ["--variant", "self", "--student", rl_model],
@@ -66,15 +62,31 @@ def main() -> None:
     }
     folders = {name: out / ("distill-" + name.replace("<-", "-from-")) for name in distill}
     for name, flags in distill.items():
-        if not (folders[name] / "final" / "model.safetensors").is_file():
-            sh("train_distill.py", "--out", str(folders[name]), *flags, *sft_extra, *common)
+        train("train_distill.py", folders[name], *flags, *sft_extra, "--final-eval-samples", "0")
+    return folders
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "study")
+    ap.add_argument("--seeds", type=int, default=3, help="RL runs with seeds 0..N-1")
+    ap.add_argument("--k", type=int, default=64)
+    ap.add_argument("--train-questions", type=int, default=600, help="train-split questions evaluated for E1/E4")
+    ap.add_argument("--mini", action="store_true", help="a miniature study: k=4, 2 RL steps, 16 questions")
+    args = ap.parse_args()
+    out, t0 = args.out, time.time()
+    rl = rl_runs(args, out)
+    folders = distill_runs(args, out, str(rl["rl-seed0"] / "final"))
     test_models = {"base": "toy-base", "teacher": "toy-teacher", **{n: str(f / "final") for n, f in rl.items()},
                    **{n: str(f / "final") for n, f in folders.items()}}
     train_models = {n: test_models[n] for n in ("base", "rl-seed0", "base<-base", "rl<-rl", "base<-rl")}
-    for split, models, extra in (("test", test_models, limit), ("train", train_models, train_limit)):
+    k = 4 if args.mini else args.k
+    limits = {"test": ["--limit", "16"] if args.mini else [],
+              "train": ["--limit", "16" if args.mini else str(args.train_questions)]}
+    for split, models in (("test", test_models), ("train", train_models)):
         spec = [a for n, p in models.items() for a in ("--model", f"{n.replace('<-', '-from-')}={p}")]
-        sh("evaluate.py", "--data", split, "--k", str(k), "--out", str(out / f"eval-{split}"), "--no-figures", *spec, *extra)
+        sh("evaluate.py", "--data", split, "--k", str(k), "--out", str(out / f"eval-{split}"), "--no-figures",
+           *spec, *limits[split])
     sh("experiments/study_report.py", str(out))
 
     summary = {"minutes": round((time.time() - t0) / 60, 1), "k": k,

@@ -95,20 +95,7 @@ def collect(
     """Sample `params.n` responses for each problem into out_file, resuming what is already there."""
     out_file = Path(out_file)
     grader = grader or ExactGrader()
-    done: dict[str, QuestionRecord] = {}
-    if out_file.exists():
-        old_header, records = read_samples_file(out_file)
-        diff = sorted(k for k in set(header) | set(old_header) if header.get(k) != old_header.get(k))
-        if diff:
-            raise ValueError(
-                f"{out_file} holds samples from a different run ({', '.join(f'{k}: {old_header.get(k)!r} vs now {header.get(k)!r}' for k in diff)}); "
-                "use another results folder or delete the file to start over")
-        done = {r.id: r for r in records}
-        # rewrite without a torn tail, so appends start on a clean line
-        _write(out_file, header, records)
-    else:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        _write(out_file, header, [])
+    done = _open_samples_file(out_file, header)
     blocks = [problems[i : i + block_questions] for i in range(0, len(problems), block_questions)]
     bar = tqdm(total=len(problems), initial=sum(p.id in done for p in problems), desc=f"sampling {out_file.stem}",
                unit="question", disable=not progress)
@@ -119,18 +106,45 @@ def collect(
                 continue
             # A block is always sampled whole with its own seed, so a resumed run equals an uninterrupted one.
             prompts = [format_prompt(p.question, template) for p in block]
-            samples = generate(model, tokenizer, prompts, SamplingParams(**{**params.__dict__, "seed": params.seed + b}))
+            samples = generate(
+                model, tokenizer, prompts, SamplingParams(**{**params.__dict__, "seed": params.seed + b})
+            )
             for i, p in enumerate(block):
                 if p.id in done:
                     continue
-                done[p.id] = QuestionRecord(p.id, p.question, p.answer, p.level, p.facts,
-                                            verify_samples(samples[i * params.n : (i + 1) * params.n], p.answer, grader))
+                done[p.id] = QuestionRecord(
+                    p.id,
+                    p.question,
+                    p.answer,
+                    p.level,
+                    p.facts,
+                    verify_samples(samples[i * params.n : (i + 1) * params.n], p.answer, grader),
+                )
                 f.write(json.dumps(done[p.id].__dict__) + "\n")
             f.flush()
             os.fsync(f.fileno())
             bar.update(len(new))
     bar.close()
     return [done[p.id] for p in problems]
+
+
+def _open_samples_file(out_file: Path, header: dict) -> dict[str, QuestionRecord]:
+    """The questions already in out_file (refusing a file of another run), rewritten without a torn tail so that
+    appends start on a clean line; a new file gets its header."""
+    if not out_file.exists():
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        _write(out_file, header, [])
+        return {}
+    old_header, records = read_samples_file(out_file)
+    diff = sorted(k for k in set(header) | set(old_header) if header.get(k) != old_header.get(k))
+    if diff:
+        raise ValueError(
+            f"{out_file} holds samples from a different run "
+            f"({', '.join(f'{k}: {old_header.get(k)!r} vs now {header.get(k)!r}' for k in diff)}); "
+            "use another results folder or delete the file to start over"
+        )
+    _write(out_file, header, records)
+    return {r.id: r for r in records}
 
 
 def _write(path: Path, header: dict, records: list[QuestionRecord]) -> None:

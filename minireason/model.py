@@ -79,24 +79,7 @@ class ModelConfig:
             )
         try:
             hidden, n_heads = int(raw["hidden_size"]), int(raw["num_attention_heads"])
-            rope = dict(raw.get("rope_parameters") or {})  # transformers >= 5
-            old_scaling = raw.get("rope_scaling")  # checkpoints in the wild
-            if old_scaling:
-                rope.update(old_scaling)
-            rope_theta = float(raw.get("rope_theta", rope.get("rope_theta", 10000.0)))
-            rope_type = rope.get("rope_type", rope.get("type", "default"))
-            if rope_type == "default":
-                rope_scaling = None
-            elif rope_type == "llama3":
-                rope_scaling = {
-                    "rope_type": "llama3",
-                    **{k: float(rope[k]) for k in ("factor", "low_freq_factor", "high_freq_factor")},
-                    "original_max_position_embeddings": int(rope["original_max_position_embeddings"]),
-                }
-            else:
-                raise ModelLoadError(
-                    f"{source}: unsupported rope_scaling type {rope_type!r}; expected none ('default') or 'llama3'"
-                )
+            rope_theta, rope_scaling = _rope_settings(raw, source)
             attention_bias = bool(raw.get("attention_bias", False))
             known = {
                 "model_type": model_type,
@@ -148,6 +131,24 @@ class ModelConfig:
         return {**self.extra, **d}
 
 
+def _rope_settings(raw: dict, source: str) -> tuple[float, dict | None]:
+    """RoPE base and scaling from a config.json dict (old `rope_theta`/`rope_scaling` or new `rope_parameters`)."""
+    rope = dict(raw.get("rope_parameters") or {})  # transformers >= 5
+    rope.update(raw.get("rope_scaling") or {})  # checkpoints in the wild
+    rope_theta = float(raw.get("rope_theta", rope.get("rope_theta", 10000.0)))
+    rope_type = rope.get("rope_type", rope.get("type", "default"))
+    if rope_type == "default":
+        return rope_theta, None
+    if rope_type != "llama3":
+        raise ModelLoadError(
+            f"{source}: unsupported rope_scaling type {rope_type!r}; expected none ('default') or 'llama3'")
+    return rope_theta, {
+        "rope_type": "llama3",
+        **{k: float(rope[k]) for k in ("factor", "low_freq_factor", "high_freq_factor")},
+        "original_max_position_embeddings": int(rope["original_max_position_embeddings"]),
+    }
+
+
 # Keys of config.json that we derive ourselves when writing, so we do not carry stale copies.
 _DERIVED_KEYS = {"architectures", "hidden_act", "attention_bias", "rope_parameters", "rope_scaling", "rope_theta",
                  "quantization_config", "transformers_version", "dtype", "torch_dtype"}
@@ -193,7 +194,12 @@ def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
     # Llama 3: long wavelengths (> original_ctx / low_freq_factor) are divided by `factor`, short ones
     # (< original_ctx / high_freq_factor) kept, and the band between interpolated smoothly.
     s = cfg.rope_scaling
-    factor, lo, hi, ctx = s["factor"], s["low_freq_factor"], s["high_freq_factor"], s["original_max_position_embeddings"]
+    factor, lo, hi, ctx = (
+        s["factor"],
+        s["low_freq_factor"],
+        s["high_freq_factor"],
+        s["original_max_position_embeddings"],
+    )
     wavelen = 2 * math.pi / inv_freq
     scaled = torch.where(wavelen > ctx / lo, inv_freq / factor, inv_freq)
     smooth = (ctx / wavelen - lo) / (hi - lo)
@@ -221,7 +227,12 @@ class KVCacheLike(Protocol):
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
-        self.layer, self.n_heads, self.n_kv, self.head_dim = layer, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.layer, self.n_heads, self.n_kv, self.head_dim = (
+            layer,
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            cfg.head_dim,
+        )
         self.q_proj = nn.Linear(cfg.hidden_size, self.n_heads * self.head_dim, bias=cfg.qkv_bias)
         self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=cfg.qkv_bias)
         self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=cfg.qkv_bias)
@@ -388,35 +399,19 @@ TOY_MODELS_DIR = Path(__file__).parent / "toy_models"
 
 
 def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
-    """A local folder, a shipped toy model name (e.g. `toy-base`), or a hub id `org/name` fetched when possible."""
+    """A local model folder, or a shipped toy model's name (e.g. `toy-base`). Nothing is downloaded."""
     path = Path(name_or_path)
     if path.is_dir():
         return path
     if (TOY_MODELS_DIR / str(name_or_path)).is_dir():
         return TOY_MODELS_DIR / str(name_or_path)
-    name = str(name_or_path)
     if path.exists():
-        raise ModelLoadError(f"{name}: expected a model folder, found a file")
-    if not _HUB_NAME.match(name):
-        raise ModelLoadError(f"{name}: no such model folder")
-    fetch_cmd = (
-        f"pip install huggingface_hub && huggingface-cli download {name} "
-        f"--include '*.json' '*.safetensors' 'tokenizer*' --local-dir models/{name.split('/')[-1]}"
-    )
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise ModelLoadError(
-            f"{name}: not a local folder, and huggingface_hub is not installed to fetch it. "
-            f"Get the folder with:\n  {fetch_cmd}\nthen pass its path."
-        ) from None
-    try:
-        return Path(snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "tokenizer*"]))
-    except Exception as e:  # offline, unknown repo, gated model...
-        raise ModelLoadError(
-            f"{name}: not a local folder and fetching it from the hub failed ({type(e).__name__}: {e}). "
-            f"When online, get the folder with:\n  {fetch_cmd}\nthen pass its path."
-        ) from None
+        raise ModelLoadError(f"{name_or_path}: expected a model folder, found a file")
+    hint = ""
+    if _HUB_NAME.match(str(name_or_path)):
+        hint = (f" (a hub name? download the folder first, e.g. `huggingface-cli download {name_or_path} "
+                f"--local-dir models/{str(name_or_path).split('/')[-1]}`, then pass its path)")
+    raise ModelLoadError(f"{name_or_path}: no such model folder{hint}")
 
 
 def _weight_files(model_dir: Path) -> list[Path]:
@@ -457,7 +452,9 @@ def load_pretrained(
                 if key.endswith("rotary_emb.inv_freq"):
                     continue  # older transformers saved this buffer; we compute it
                 if key not in expected:
-                    raise ModelLoadError(f"{f}: unexpected tensor {key!r} for a {cfg.model_type} model with this config")
+                    raise ModelLoadError(
+                        f"{f}: unexpected tensor {key!r} for a {cfg.model_type} model with this config"
+                    )
                 t = fh.get_tensor(key)
                 if tuple(t.shape) != expected[key]:
                     raise ModelLoadError(

@@ -12,11 +12,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
 from .collect import QuestionRecord
-from .metrics import (answer_entropy, answer_groups, bin_index, bin_label, default_bins, majority_correct, pass_at_k_curve,
-                      per_bin_mean, reflection_count, transition_matrix, unsolved_bound)
+from .metrics import (
+    answer_entropy,
+    answer_groups,
+    bin_index,
+    bin_label,
+    default_bins,
+    majority_correct,
+    pass_at_k_curve,
+    per_bin_mean,
+    reflection_count,
+    transition_matrix,
+    unsolved_bound,
+)
 from .verifier import ExactGrader, Grader
 
 
@@ -25,7 +40,9 @@ def _mean(xs) -> float | None:
     return float(np.mean(xs)) if xs else None
 
 
-def analyze(records: dict[str, list[QuestionRecord]], reference: str | None = None, grader: Grader | None = None) -> dict:
+def analyze(
+    records: dict[str, list[QuestionRecord]], reference: str | None = None, grader: Grader | None = None
+) -> dict:
     """Every number of the report. All models must cover the same questions with the same k. maj@k and
     answer entropy group answers by the grader's equality (the exact grader by default)."""
     grader = grader or ExactGrader()
@@ -40,45 +57,63 @@ def analyze(records: dict[str, list[QuestionRecord]], reference: str | None = No
         raise ValueError("every question of every model needs the same number of samples k")
     edges = default_bins(k)
     ref_counts = [r.n_correct for r in records[reference]]
-    out = {"k": k, "questions": len(ids), "reference": reference, "bins": [bin_label(e) for e in edges],
-           "bin_edges": edges, "bin_sizes": np.bincount([bin_index(x, edges) for x in ref_counts], minlength=len(edges)).tolist(),
-           "unsolved_bound": unsolved_bound(k), "models": {}}
+    out = {
+        "k": k,
+        "questions": len(ids),
+        "reference": reference,
+        "bins": [bin_label(e) for e in edges],
+        "bin_edges": edges,
+        "bin_sizes": np.bincount([bin_index(x, edges) for x in ref_counts], minlength=len(edges)).tolist(),
+        "unsolved_bound": unsolved_bound(k),
+        "models": {},
+    }
     for name in names:
-        recs = records[name]
-        counts = [r.n_correct for r in recs]
-        curve = pass_at_k_curve(counts, k)
-        acc_q = [c / k for c in counts]
-        samples = [(s, bin_index(x, edges)) for r, x in zip(recs, ref_counts) for s in r.samples]
-        groups = [answer_groups([s["answer"] for s in r.samples], grader.same) for r in recs]
-        m = {
-            "accuracy": float(np.mean(acc_q)),
-            "pass@k": curve.tolist(),
-            f"maj@{k}": float(np.mean([majority_correct(g, [s["correct"] for s in r.samples]) for g, r in zip(groups, recs)])),
-            f"pass@{k}": float(curve[-1]),
-            "unsolved": int(sum(c == 0 for c in counts)),
-            "counts": counts,
-            "per_bin_accuracy": per_bin_mean(acc_q, ref_counts, edges),
-            "per_bin_entropy": per_bin_mean([answer_entropy(g) for g in groups], ref_counts, edges),
-            "length": {}, "reflection": {},
-        }
-        for unit, key in (("tokens", lambda s: s["tokens"]), ("chars", lambda s: len(s["text"]))):
-            m["length"][unit] = {
-                "all": _mean(key(s) for s, _ in samples),
-                "correct": _mean(key(s) for s, _ in samples if s["correct"]),
-                "incorrect": _mean(key(s) for s, _ in samples if not s["correct"]),
-                "by_bin": [_mean(key(s) for s, b in samples if b == i) for i in range(len(edges))],
-            }
-        m["reflection"] = {
-            "all": _mean(reflection_count(s["text"]) for s, _ in samples),
-            "correct": _mean(reflection_count(s["text"]) for s, _ in samples if s["correct"]),
-            "incorrect": _mean(reflection_count(s["text"]) for s, _ in samples if not s["correct"]),
-        }
+        out["models"][name] = model_metrics(records[name], ref_counts, edges, grader)
         if name != reference:
             ref_acc = out["models"][reference]["per_bin_accuracy"]
-            m["per_bin_change"] = [None if a is None or r is None else a - r for a, r in zip(m["per_bin_accuracy"], ref_acc)]
-            m["transitions"] = transition_matrix(ref_counts, counts, edges).tolist()
-        out["models"][name] = m
+            m = out["models"][name]
+            m["per_bin_change"] = [
+                None if a is None or r is None else a - r for a, r in zip(m["per_bin_accuracy"], ref_acc)
+            ]
+            m["transitions"] = transition_matrix(ref_counts, m["counts"], edges).tolist()
     return out
+
+
+def model_metrics(recs: list[QuestionRecord], ref_counts: list[int], edges, grader: Grader) -> dict:
+    """One model's numbers: accuracy, pass@k, maj@k, per-bin accuracy and entropy, length, reflection."""
+    k = len(recs[0].samples)
+    counts = [r.n_correct for r in recs]
+    curve = pass_at_k_curve(counts, k)
+    acc_q = [c / k for c in counts]
+    samples = [(s, bin_index(x, edges)) for r, x in zip(recs, ref_counts) for s in r.samples]
+    groups = [answer_groups([s["answer"] for s in r.samples], grader.same) for r in recs]
+    m = {
+        "accuracy": float(np.mean(acc_q)),
+        "pass@k": curve.tolist(),
+        f"maj@{k}": float(
+            np.mean([majority_correct(g, [s["correct"] for s in r.samples]) for g, r in zip(groups, recs)])
+        ),
+        f"pass@{k}": float(curve[-1]),
+        "unsolved": int(sum(c == 0 for c in counts)),
+        "counts": counts,
+        "per_bin_accuracy": per_bin_mean(acc_q, ref_counts, edges),
+        "per_bin_entropy": per_bin_mean([answer_entropy(g) for g in groups], ref_counts, edges),
+        "length": {},
+        "reflection": {},
+    }
+    for unit, key in (("tokens", lambda s: s["tokens"]), ("chars", lambda s: len(s["text"]))):
+        m["length"][unit] = {
+            "all": _mean(key(s) for s, _ in samples),
+            "correct": _mean(key(s) for s, _ in samples if s["correct"]),
+            "incorrect": _mean(key(s) for s, _ in samples if not s["correct"]),
+            "by_bin": [_mean(key(s) for s, b in samples if b == i) for i in range(len(edges))],
+        }
+    m["reflection"] = {
+        "all": _mean(reflection_count(s["text"]) for s, _ in samples),
+        "correct": _mean(reflection_count(s["text"]) for s, _ in samples if s["correct"]),
+        "incorrect": _mean(reflection_count(s["text"]) for s, _ in samples if not s["correct"]),
+    }
+    return m
 
 
 # ----------------------------------------------------------------------------------------------
@@ -109,20 +144,39 @@ def _fmt(x, digits=3) -> str:
 def markdown_report(metrics: dict, figures: list[str]) -> str:
     k, ref = metrics["k"], metrics["reference"]
     ks = [x for x in (1, 2, 4, 8, 16, 32, 64, 128, 256) if x < k] + [k]
-    lines = ["# Evaluation report", "", f"{metrics['questions']} questions, k = {k} samples each; bins by **{ref}**'s "
-             f"success count X. A question with X = 0 has p < {metrics['unsolved_bound']:.4f} at 95% confidence.", "",
-             "## Accuracy and capability", "",
-             "| model | accuracy (pass@1) | maj@%d | " % k + " | ".join(f"pass@{x}" for x in ks[1:]) + " | unsolved (X=0) |",
-             "|---|---|---|" + "---|" * len(ks[1:]) + "---|"]
+    lines = [
+        "# Evaluation report",
+        "",
+        f"{metrics['questions']} questions, k = {k} samples each; bins by **{ref}**'s "
+        f"success count X. A question with X = 0 has p < {metrics['unsolved_bound']:.4f} at 95% confidence.",
+        "",
+        "## Accuracy and capability",
+        "",
+        "| model | accuracy (pass@1) | maj@%d | " % k + " | ".join(f"pass@{x}" for x in ks[1:]) + " | unsolved (X=0) |",
+        "|---|---|---|" + "---|" * len(ks[1:]) + "---|",
+    ]
     for name, m in metrics["models"].items():
-        lines.append(f"| {name} | {m['accuracy']:.3f} | {m[f'maj@{k}']:.3f} | " + " | ".join(f"{m['pass@k'][x - 1]:.3f}" for x in ks[1:])
-                     + f" | {m['unsolved']} |")
-    lines += ["", "## Per-bin accuracy (mean X/k)", "", "| model | " + " | ".join(metrics["bins"]) + " |",
-              "|---|" + "---|" * len(metrics["bins"]), "| questions | " + " | ".join(map(str, metrics["bin_sizes"])) + " |"]
+        lines.append(
+            f"| {name} | {m['accuracy']:.3f} | {m[f'maj@{k}']:.3f} | "
+            + " | ".join(f"{m['pass@k'][x - 1]:.3f}" for x in ks[1:])
+            + f" | {m['unsolved']} |"
+        )
+    lines += [
+        "",
+        "## Per-bin accuracy (mean X/k)",
+        "",
+        "| model | " + " | ".join(metrics["bins"]) + " |",
+        "|---|" + "---|" * len(metrics["bins"]),
+        "| questions | " + " | ".join(map(str, metrics["bin_sizes"])) + " |",
+    ]
     for name, m in metrics["models"].items():
         lines.append(f"| {name} | " + " | ".join(_fmt(a) for a in m["per_bin_accuracy"]) + " |")
         if "per_bin_change" in m:
-            lines.append(f"| {name} − {ref} | " + " | ".join("-" if c is None else f"{c:+.3f}" for c in m["per_bin_change"]) + " |")
+            lines.append(
+                f"| {name} − {ref} | "
+                + " | ".join("-" if c is None else f"{c:+.3f}" for c in m["per_bin_change"])
+                + " |"
+            )
     for name, m in metrics["models"].items():
         if "transitions" not in m:
             continue
@@ -134,13 +188,21 @@ def markdown_report(metrics: dict, figures: list[str]) -> str:
               "|---|" + "---|" * len(metrics["bins"])]
     for name, m in metrics["models"].items():
         lines.append(f"| {name} | " + " | ".join(_fmt(e) for e in m["per_bin_entropy"]) + " |")
-    lines += ["", "## Response length and reflection keywords", "",
-              "| model | tokens: all | correct | incorrect | chars: all | correct | incorrect | reflection words / response: all | correct | incorrect |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Response length and reflection keywords",
+        "",
+        "| model | tokens: all | correct | incorrect | chars: all | correct | incorrect "
+        "| reflection words / response: all | correct | incorrect |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, m in metrics["models"].items():
         t, c, r = m["length"]["tokens"], m["length"]["chars"], m["reflection"]
-        lines.append(f"| {name} | {_fmt(t['all'], 1)} | {_fmt(t['correct'], 1)} | {_fmt(t['incorrect'], 1)} | {_fmt(c['all'], 1)} | "
-                     f"{_fmt(c['correct'], 1)} | {_fmt(c['incorrect'], 1)} | {_fmt(r['all'])} | {_fmt(r['correct'])} | {_fmt(r['incorrect'])} |")
+        lines.append(
+            f"| {name} | {_fmt(t['all'], 1)} | {_fmt(t['correct'], 1)} | {_fmt(t['incorrect'], 1)} | "
+            f"{_fmt(c['all'], 1)} | {_fmt(c['correct'], 1)} | {_fmt(c['incorrect'], 1)} | "
+            f"{_fmt(r['all'])} | {_fmt(r['correct'])} | {_fmt(r['incorrect'])} |"
+        )
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
 
@@ -159,69 +221,71 @@ def draw_transitions(ax, transitions, bins: list[str]):
     return im
 
 
-def plot_figures(metrics: dict, out_dir: Path) -> list[str]:
-    """pass@k curves, per-bin accuracy change bars, and one transition heatmap per compared model."""
-    import matplotlib
+def _save(fig, out_dir: Path, name: str) -> str:
+    fig.tight_layout()
+    fig.savefig(out_dir / name, dpi=120)
+    plt.close(fig)
+    return name
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    k, ref, names = metrics["k"], metrics["reference"], list(metrics["models"])
-    files = []
+def _colors(n: int):
+    return plt.get_cmap("tab20" if n > 10 else "tab10").colors
 
+
+def plot_pass_at_k(metrics: dict, out_dir: Path) -> str:
+    """Every model's pass@k curve against k (log scale)."""
+    names, k = list(metrics["models"]), metrics["k"]
     fig, ax = plt.subplots(figsize=(8 if len(names) > 4 else 6, 4))
-    ks = np.arange(1, k + 1)
-    colors = plt.get_cmap("tab20" if len(names) > 10 else "tab10").colors
+    colors = _colors(len(names))
     for j, name in enumerate(names):
-        ax.plot(ks, metrics["models"][name]["pass@k"], label=name, lw=2, color=colors[j % len(colors)])
+        ax.plot(np.arange(1, k + 1), metrics["models"][name]["pass@k"], label=name, lw=2, color=colors[j % len(colors)])
     ax.set_xscale("log", base=2)
     ax.set_xlabel("k (samples per question, log scale)")
     ax.set_ylabel("pass@k")
     ax.set_title(f"pass@k on {metrics['questions']} questions (unbiased estimator, n = {k})")
     ax.grid(alpha=0.3)
     ax.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8} if len(names) > 4 else {}))
-    fig.tight_layout()
-    fig.savefig(out_dir / "pass_at_k.png", dpi=120)
-    plt.close(fig)
-    files.append("pass_at_k.png")
+    return _save(fig, out_dir, "pass_at_k.png")
 
-    others = [n for n in names if n != ref]
+
+def plot_per_bin_change(metrics: dict, out_dir: Path, others: list[str]) -> str:
+    """Bars: each model's change in mean accuracy per reference bin."""
+    ref, many = metrics["reference"], len(others) > 3  # many: the legend goes beside the plot, bars unlabelled
+    fig, ax = plt.subplots(figsize=(10 if many else 7, 4))
+    colors, x, width = _colors(len(others)), np.arange(len(metrics["bins"])), 0.8 / len(others)
+    for j, name in enumerate(others):
+        change = [0.0 if c is None else 100 * c for c in metrics["models"][name]["per_bin_change"]]
+        bars = ax.bar(x + (j - (len(others) - 1) / 2) * width, change, width, label=f"{name} − {ref}",
+                      color=colors[j % len(colors)])
+        if not many:
+            ax.bar_label(bars, fmt="%+.1f", fontsize=7)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, [f"{b}\nn={n}" for b, n in zip(metrics["bins"], metrics["bin_sizes"])])
+    ax.set_xlabel(f"bin of {ref}'s success count X out of {metrics['k']}")
+    ax.set_ylabel("change in mean accuracy (points)")
+    ax.set_title(f"Per-bin accuracy change relative to {ref}")
+    ax.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8} if many else {}))
+    return _save(fig, out_dir, "per_bin_change.png")
+
+
+def plot_transitions(metrics: dict, out_dir: Path, name: str) -> str:
+    k, ref = metrics["k"], metrics["reference"]
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    im = draw_transitions(ax, metrics["models"][name]["transitions"], metrics["bins"])
+    ax.set_xlabel(f"{name}: bin of X out of {k}")
+    ax.set_ylabel(f"{ref}: bin of X out of {k}")
+    ax.set_title(f"Transitions {ref} → {name} (share of row)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, out_dir, f"transitions_{name}.png")
+
+
+def plot_figures(metrics: dict, out_dir: Path) -> list[str]:
+    """pass@k curves, per-bin accuracy change bars, and one transition heatmap per compared model."""
+    others = [n for n in metrics["models"] if n != metrics["reference"]]
+    files = [plot_pass_at_k(metrics, out_dir)]
     if others:
-        many = len(others) > 3  # then the legend goes beside the plot and bars are not labelled
-        fig, ax = plt.subplots(figsize=(10 if many else 7, 4))
-        colors = plt.get_cmap("tab20" if len(others) > 10 else "tab10").colors
-        x = np.arange(len(metrics["bins"]))
-        width = 0.8 / len(others)
-        for j, name in enumerate(others):
-            change = [0.0 if c is None else 100 * c for c in metrics["models"][name]["per_bin_change"]]
-            bars = ax.bar(x + (j - (len(others) - 1) / 2) * width, change, width, label=f"{name} − {ref}",
-                          color=colors[j % len(colors)])
-            if not many:
-                ax.bar_label(bars, fmt="%+.1f", fontsize=7)
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_xticks(x, [f"{b}\nn={n}" for b, n in zip(metrics["bins"], metrics["bin_sizes"])])
-        ax.set_xlabel(f"bin of {ref}'s success count X out of {k}")
-        ax.set_ylabel("change in mean accuracy (points)")
-        ax.set_title(f"Per-bin accuracy change relative to {ref}")
-        ax.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8} if many else {}))
-        fig.tight_layout()
-        fig.savefig(out_dir / "per_bin_change.png", dpi=120)
-        plt.close(fig)
-        files.append("per_bin_change.png")
-
-    for name in others:
-        fig, ax = plt.subplots(figsize=(5.5, 4.5))
-        im = draw_transitions(ax, metrics["models"][name]["transitions"], metrics["bins"])
-        ax.set_xlabel(f"{name}: bin of X out of {k}")
-        ax.set_ylabel(f"{ref}: bin of X out of {k}")
-        ax.set_title(f"Transitions {ref} → {name} (share of row)")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-        fig.tight_layout()
-        fname = f"transitions_{name}.png"
-        fig.savefig(out_dir / fname, dpi=120)
-        plt.close(fig)
-        files.append(fname)
-    return files
+        files.append(plot_per_bin_change(metrics, out_dir, others))
+    return files + [plot_transitions(metrics, out_dir, name) for name in others]
 
 
 def write_report(metrics: dict, out_dir: str | Path, figures: bool = True) -> list[Path]:

@@ -112,7 +112,9 @@ def latest_checkpoint(path: Path) -> Path:
         return path
     found = sorted(c for c in (path / "checkpoints").glob("step-??????") if (c / "trainer_state.json").is_file())
     if not found:
-        raise FileNotFoundError(f"{path}: no checkpoint to resume from (expected checkpoints/step-N/ or a step-N folder)")
+        raise FileNotFoundError(
+            f"{path}: no checkpoint to resume from (expected checkpoints/step-N/ or a step-N folder)"
+        )
     return found[-1]
 
 
@@ -217,7 +219,9 @@ def config_parser(cls, description: str, run_flags: bool = True) -> argparse.Arg
                                  argument_default=argparse.SUPPRESS)
     if run_flags:
         ap.add_argument("--resume", type=Path, help="a run folder or one of its checkpoints: continue it exactly")
-        ap.add_argument("--overwrite", action="store_true", help="start afresh in a used --out (the old run is moved aside)")
+        ap.add_argument(
+            "--overwrite", action="store_true", help="start afresh in a used --out (the old run is moved aside)"
+        )
     for f in fields(cls):
         flag, meta = "--" + f.name.replace("_", "-"), f.metadata
         default = f" (default: {f.default})" if f.default is not MISSING else ""

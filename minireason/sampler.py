@@ -81,7 +81,9 @@ class KVCache:
         shape = (cfg.num_hidden_layers, rows, cfg.num_key_value_heads, slots, cfg.head_dim)
         # under autocast (fp32 weights, bf16 compute) the keys and values come out in the autocast dtype
         dtype = torch.get_autocast_dtype(p.device.type) if torch.is_autocast_enabled(p.device.type) else p.dtype
-        return KVCache(torch.zeros(shape, dtype=dtype, device=p.device), torch.zeros(shape, dtype=dtype, device=p.device))
+        return KVCache(
+            torch.zeros(shape, dtype=dtype, device=p.device), torch.zeros(shape, dtype=dtype, device=p.device)
+        )
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # .to: under autocast the projections are bf16 but RoPE (fp32 cos/sin) returns fp32 keys

@@ -95,7 +95,11 @@ class Tokenizer:
                 eos += [i for i in _as_list(raw.get("eos_token_id")) if i not in eos]
                 pad = raw.get("pad_token_id", pad) if pad is None else pad
         if not eos:  # fall back to the usual end tokens if a config names none
-            eos = [i for t in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>") if (i := tok.token_to_id(t)) is not None][:1]
+            eos = [
+                i
+                for t in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>")
+                if (i := tok.token_to_id(t)) is not None
+            ][:1]
         return Tokenizer(tok, eos, int(pad) if pad is not None else eos[0], source=str(path))
 
     @property
@@ -116,7 +120,8 @@ class Tokenizer:
         return self.tok.token_to_id(token)
 
     def default_template(self) -> str:
-        """ChatML if the vocabulary has <|im_start|>, Llama-3 headers if it has <|start_header_id|>, else question-only."""
+        """ChatML if the vocabulary has <|im_start|>, Llama-3 headers if it has <|start_header_id|>,
+        else question-only."""
         if self.token_to_id("<|im_start|>") is not None:
             return "chatml"
         if self.token_to_id("<|start_header_id|>") is not None:

@@ -178,15 +178,30 @@ def tutor_report(tutor: Tutor, problems: list[Problem], k: int = 64, seed: int =
     """The tutor's own X/k histogram over the toy bins, pass@1, pass@k, and rates by knowledge needed."""
     xs = tutor.success_counts(problems, k, seed)
     edges = default_bins(k)
-    groups = {g: [x for p, x in zip(problems, xs) if knowledge_group(p, tutor) == g] for g in ("hard-gap", "partial-fact", "other")}
+    groups = {
+        g: [x for p, x in zip(problems, xs) if knowledge_group(p, tutor) == g]
+        for g in ("hard-gap", "partial-fact", "other")
+    }
     return {
-        "k": k, "n": len(xs), "bins": [f"{lo}-{hi}" if lo != hi else f"{lo}" for lo, hi in edges],
+        "k": k,
+        "n": len(xs),
+        "bins": [f"{lo}-{hi}" if lo != hi else f"{lo}" for lo, hi in edges],
         "bin_counts": bin_counts(xs, edges),
-        "pass@1": sum(xs) / (k * len(xs)), f"pass@{k}": sum(x > 0 for x in xs) / len(xs),
-        "by_knowledge": {g: {"n": len(v), "pass@1": (sum(v) / (k * len(v)) if v else None),
-                             f"pass@{k}": (sum(x > 0 for x in v) / len(v) if v else None)} for g, v in groups.items()},
-        "pass@1_by_level": {lvl: sum(x for p, x in zip(problems, xs) if p.level == lvl) / (k * max(1, sum(p.level == lvl for p in problems)))
-                            for lvl in LEVELS},
+        "pass@1": sum(xs) / (k * len(xs)),
+        f"pass@{k}": sum(x > 0 for x in xs) / len(xs),
+        "by_knowledge": {
+            g: {
+                "n": len(v),
+                "pass@1": (sum(v) / (k * len(v)) if v else None),
+                f"pass@{k}": (sum(x > 0 for x in v) / len(v) if v else None),
+            }
+            for g, v in groups.items()
+        },
+        "pass@1_by_level": {
+            lvl: sum(x for p, x in zip(problems, xs) if p.level == lvl)
+            / (k * max(1, sum(p.level == lvl for p in problems)))
+            for lvl in LEVELS
+        },
     }
 
 
@@ -240,8 +255,10 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
             p = make_problem(rng.choices(LEVELS, TRAIN_LEVEL_WEIGHTS)[0], rng)
             if p.question not in test_questions:
                 problems.append(p)
-        seqs = sorted(((hf_tok.encode(p.question).ids, hf_tok.encode(tutor.solve(p, rng)).ids + [eos]) for p in problems),
-                      key=lambda s: len(s[0]) + len(s[1]))
+        seqs = sorted(
+            ((hf_tok.encode(p.question).ids, hf_tok.encode(tutor.solve(p, rng)).ids + [eos]) for p in problems),
+            key=lambda s: len(s[0]) + len(s[1]),
+        )
         per = math.ceil(len(seqs) / pc.micro_batches)  # length-sorted, so each micro-batch pads little
         groups = [list(range(i, min(i + per, len(seqs)))) for i in range(0, len(seqs), per)]
         stats = sft_step(model, opt, oc, [s[0] for s in seqs], [s[1] for s in seqs], groups, 0, step)
@@ -258,7 +275,8 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
 
 
 def save_toy_model(model, hf_tok: HFTokenizer, out_dir: Path, provenance: dict) -> None:
-    """An HF-format folder (config.json, model.safetensors, tokenizer.json, generation_config.json), written atomically."""
+    """An HF-format folder (config.json, model.safetensors, tokenizer.json, generation_config.json),
+    written atomically."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
@@ -287,7 +305,7 @@ def _parse_partial(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     d, pd = Tutor(), PretrainConfig()
     ap = argparse.ArgumentParser(
         prog="python -m minireason.toy",
@@ -297,7 +315,9 @@ def main(argv=None) -> None:
     t = ap.add_argument_group("tutor knobs (the base's tutor; the teacher's tutor is clean: no slips, no gaps)")
     t.add_argument("--slip", type=float, default=d.slip, help="slip rate of a step on an easy digit pair")
     t.add_argument("--hard-slip", type=float, default=d.hard_slip, help="slip rate of a step on a hard digit pair")
-    t.add_argument("--hard-fraction", type=float, default=d.hard_fraction, help="share of ordered digit pairs that are hard")
+    t.add_argument(
+        "--hard-fraction", type=float, default=d.hard_fraction, help="share of ordered digit pairs that are hard"
+    )
     t.add_argument("--carry-slip", type=float, default=d.carry_slip, help="slip rate of adding a carry")
     t.add_argument("--final-slip", type=float, default=d.final_slip, help="slip rate of the final multi-digit addition")
     t.add_argument("--partial-facts", type=_parse_partial, default=d.partial_facts,
@@ -317,10 +337,14 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=TOY_MODELS_DIR, help="folder that receives toy-base/ and toy-teacher/")
     ap.add_argument("--check-only", action="store_true", help="print the tutor's histogram and stop")
     ap.add_argument("--k", type=int, default=64, help="samples per test question for the tutor check")
-    a = ap.parse_args(argv)
+    return ap
 
+
+def main(argv=None) -> None:
+    a = build_parser().parse_args(argv)
     tutor = Tutor(slip=a.slip, hard_slip=a.hard_slip, hard_fraction=a.hard_fraction, carry_slip=a.carry_slip,
-                  final_slip=a.final_slip, partial_facts=a.partial_facts, gap_facts=a.gap_facts, world_seed=a.world_seed)
+                  final_slip=a.final_slip, partial_facts=a.partial_facts, gap_facts=a.gap_facts,
+                  world_seed=a.world_seed)
     t0 = time.time()
     report = tutor_report(tutor, toy_split("test"), k=a.k)
     print(f"tutor check on {report['n']} test questions, k={a.k} ({time.time() - t0:.1f}s):")
@@ -337,7 +361,9 @@ def main(argv=None) -> None:
     if a.only in (None, "teacher"):
         jobs.append(("toy-teacher", Tutor.clean(), a.teacher_steps))
     for name, tut, steps in jobs:
-        pc = PretrainConfig(steps=steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, hidden_size=a.hidden_size, layers=a.layers)
+        pc = PretrainConfig(
+            steps=steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, hidden_size=a.hidden_size, layers=a.layers
+        )
         s = pretrain(tut, pc, a.out / name, name)
         print(f"{name}: {s['params']:,} parameters, {s['steps']} steps, {s['loss_tokens']:,} loss tokens, "
               f"final loss {s['final_loss_ema']:.4f}, {s['seconds'] / 60:.1f} min -> {a.out / name}")

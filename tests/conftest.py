@@ -63,7 +63,9 @@ def left_padded_batch(vocab: int, lengths=(7, 3, 5), seed: int = 1):
     return ids, mask
 
 
-SMOLLM2_CACHE = Path(os.environ.get("MINIREASON_TEST_CACHE", Path.home() / ".cache" / "minireason-tests")) / "smollm2-135m"
+SMOLLM2_CACHE = (
+    Path(os.environ.get("MINIREASON_TEST_CACHE", Path.home() / ".cache" / "minireason-tests")) / "smollm2-135m"
+)
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,12 @@ from minireason.toy import PretrainConfig, build_tokenizer, save_toy_model, toy_
 def tiny_toy_dir(tmp_path_factory):
     """An untrained model in the toy format (its answers are random, which is all these tests need)."""
     tok = build_tokenizer()
-    model = build_model(toy_model_config(PretrainConfig(hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64),
-                                         tok.get_vocab_size()), seed=0)
+    model = build_model(
+        toy_model_config(
+            PretrainConfig(hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64), tok.get_vocab_size()
+        ),
+        seed=0,
+    )
     out = tmp_path_factory.mktemp("toy") / "tiny"
     save_toy_model(model, tok, out, {})
     return out
@@ -69,11 +73,20 @@ def test_samples_are_stored_with_what_the_analysis_needs(tiny_toy_dir, tmp_path)
 def test_other_k_or_model_is_refused(tiny_toy_dir, tmp_path):
     run(tiny_toy_dir, tmp_path / "s.jsonl", problems=PROBLEMS[:16])
     with pytest.raises(ValueError, match=r"different run \(k: 3 vs now 4"):
-        run(tiny_toy_dir, tmp_path / "s.jsonl", params=SamplingParams(**{**PARAMS.__dict__, "n": 4}), problems=PROBLEMS[:16])
+        run(
+            tiny_toy_dir,
+            tmp_path / "s.jsonl",
+            params=SamplingParams(**{**PARAMS.__dict__, "n": 4}),
+            problems=PROBLEMS[:16],
+        )
     other = tmp_path / "other"
     tok = build_tokenizer()
-    model = build_model(toy_model_config(PretrainConfig(hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64),
-                                         tok.get_vocab_size()), seed=1)
+    model = build_model(
+        toy_model_config(
+            PretrainConfig(hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64), tok.get_vocab_size()
+        ),
+        seed=1,
+    )
     save_toy_model(model, tok, other, {})
     with pytest.raises(ValueError, match=r"different run \(fingerprint: .*model: "):
         run(other, tmp_path / "s.jsonl", problems=PROBLEMS[:16])

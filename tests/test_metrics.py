@@ -8,9 +8,19 @@ import pytest
 
 from minireason.verifier import ExactGrader, MathVerifyGrader, math_verify
 
-from minireason.metrics import (answer_entropy, answer_groups, bin_counts, default_bins, majority_correct, pass_at_k, pass_at_k_curve,
-                                per_bin_mean, reflection_count, transition_matrix, unsolved_bound)
-
+from minireason.metrics import (
+    answer_entropy,
+    answer_groups,
+    bin_counts,
+    default_bins,
+    majority_correct,
+    pass_at_k,
+    pass_at_k_curve,
+    per_bin_mean,
+    reflection_count,
+    transition_matrix,
+    unsolved_bound,
+)
 
 @pytest.mark.parametrize("n", [1, 4, 7, 10])
 def test_pass_at_k_equals_enumeration_over_all_subsets(n):
@@ -78,7 +88,9 @@ def test_majority_vote():
     assert not majority_correct(answer_groups(["6", "6", "5"]), [False, False, True])
     assert not majority_correct(answer_groups([None, None]), [False, False])
     assert not majority_correct(answer_groups([None, None, None, "5"]), [False, False, False, False])
-    assert majority_correct(answer_groups([None, None, None, "5"]), [False, False, False, True])  # no-answers don't vote
+    assert majority_correct(
+        answer_groups([None, None, None, "5"]), [False, False, False, True]
+    )  # no-answers don't vote
 
 
 GRADERS = [ExactGrader()] + ([MathVerifyGrader()] if math_verify is not None else [])

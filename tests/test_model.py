@@ -85,7 +85,9 @@ def test_sharded_checkpoint_loads(tmp_path):
     ours = load_pretrained(tmp_path / "sharded")
     ids, mask = left_padded_batch(97)
     with torch.no_grad():
-        assert masked_max_diff(hf(input_ids=ids, attention_mask=mask).logits, ours(ids, attention_mask=mask), mask) <= 1e-4
+        assert (
+            masked_max_diff(hf(input_ids=ids, attention_mask=mask).logits, ours(ids, attention_mask=mask), mask) <= 1e-4
+        )
 
 
 def test_new_style_rope_parameters_are_read(tmp_path):
@@ -185,7 +187,11 @@ def test_error_unexpected_tensor(good_folder):
 
 def test_error_misshaped_tensor_names_both_shapes(good_folder):
     edit_config(good_folder, intermediate_size=100)
-    with pytest.raises(ModelLoadError, match=r"model.safetensors: tensor 'model.layers.0.mlp.down_proj.weight' has shape \(64, 96\), config.json implies \(64, 100\)"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"model.safetensors: tensor 'model.layers.0.mlp.down_proj.weight' has shape \(64, 96\), "
+        r"config.json implies \(64, 100\)",
+    ):
         load_pretrained(good_folder)
 
 
@@ -196,26 +202,12 @@ def test_error_missing_tokenizer(good_folder):
         Tokenizer.from_dir(good_folder)
 
 
-def test_hub_name_without_huggingface_hub_says_what_to_run(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_hub(name, *a, **k):
-        if name.startswith("huggingface_hub"):
-            raise ImportError(name)
-        return real_import(name, *a, **k)
-
-    monkeypatch.setattr(builtins, "__import__", no_hub)
-    with pytest.raises(ModelLoadError, match=r"(?s)huggingface_hub is not installed.*huggingface-cli download Qwen/Qwen2.5-0.5B-Instruct"):
+def test_hub_name_is_never_fetched_and_says_what_to_run():
+    with pytest.raises(ModelLoadError, match=r"no such model folder \(a hub name\? .*huggingface-cli download "
+                                             r"Qwen/Qwen2.5-0.5B-Instruct"):
         resolve_model_dir("Qwen/Qwen2.5-0.5B-Instruct")
-
-
-def test_hub_name_offline_says_what_to_run(monkeypatch):
-    pytest.importorskip("huggingface_hub")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelLoadError, match=r"(?s)fetching it from the hub failed.*huggingface-cli download"):
-        resolve_model_dir("no-such-org-xyz/no-such-model")
+    with pytest.raises(ModelLoadError, match=r"nowhere/at-all: no such model folder"):
+        resolve_model_dir("nowhere/at-all/")
 
 
 # ---------------------------------------------------------------------------------------------- real weights

@@ -56,8 +56,12 @@ def test_grpo_and_sft_two_steps_on_smollm2(smollm2_dir, math_jsonl, tmp_path):
     loads_in_transformers(rl_out / "final")
 
     pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text("".join(json.dumps({"question": r["question"], "response": f"The answer is \\boxed{{{r['answer']}}}."})
-                             + "\n" for r in MATH_STYLE))
+    pairs.write_text(
+        "".join(
+            json.dumps({"question": r["question"], "response": f"The answer is \\boxed{{{r['answer']}}}."}) + "\n"
+            for r in MATH_STYLE
+        )
+    )
     sft_out = tmp_path / "sft"
     train_distill.main(["--student", str(smollm2_dir), "--sft-data", str(pairs), "--eval-data", str(math_jsonl),
                         "--template", "chatml", "--epochs", "1", "--batch-size", "2", "--max-new-tokens", "16",
@@ -80,8 +84,26 @@ def test_every_script_runs_with_math_verify(tmp_path):
     assert header["grader"] == "math-verify"
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["models"]["teacher"]["accuracy"] > 0.5  # the clean toy teacher adds 2-digit numbers
-    train_rl.main(["--data", str(toy), "--eval-data", str(toy), "--steps", "1", "--batch-questions", "2",
-                   "--group-size", "2", "--eval-every", "0", "--final-eval-samples", "1", "--out", str(tmp_path / "rl")])
+    train_rl.main(
+        [
+            "--data",
+            str(toy),
+            "--eval-data",
+            str(toy),
+            "--steps",
+            "1",
+            "--batch-questions",
+            "2",
+            "--group-size",
+            "2",
+            "--eval-every",
+            "0",
+            "--final-eval-samples",
+            "1",
+            "--out",
+            str(tmp_path / "rl"),
+        ]
+    )
     assert json.loads((tmp_path / "rl" / "config.json").read_text())["grader"] == "math-verify"  # auto, real data
     train_distill.main(["--data", str(toy), "--eval-data", str(toy), "--pool", "6", "--k", "2", "--epochs", "1",
                         "--final-eval-samples", "1", "--out", str(tmp_path / "sft")])

@@ -82,7 +82,9 @@ def test_greedy_same_whatever_the_chunking(tmp_path):
     tok = IntTokenizer()
     one = generate(model, tok, DIFFERENT, SamplingParams(n=4, temperature=0, max_new_tokens=16))
     # budget of 2 rows per chunk: prompts split over chunks, n split within a prompt
-    split = generate(model, tok, DIFFERENT, SamplingParams(n=4, temperature=0, max_new_tokens=16, max_batch_tokens=2 * 23))
+    split = generate(
+        model, tok, DIFFERENT, SamplingParams(n=4, temperature=0, max_new_tokens=16, max_batch_tokens=2 * 23)
+    )
     assert [s.token_ids for s in one] == [s.token_ids for s in split]
     assert [s.prompt_index for s in one] == [s.prompt_index for s in split]
 
@@ -90,7 +92,10 @@ def test_greedy_same_whatever_the_chunking(tmp_path):
 def test_same_seed_same_samples_other_seed_different(tmp_path):
     model, _ = ours_and_hf("llama", tmp_path, scale=2.0)
     tok = IntTokenizer()
-    run = lambda seed: [s.token_ids for s in generate(model, tok, DIFFERENT, SamplingParams(n=5, temperature=1.0, max_new_tokens=12, seed=seed))]
+    run = lambda seed: [
+        s.token_ids
+        for s in generate(model, tok, DIFFERENT, SamplingParams(n=5, temperature=1.0, max_new_tokens=12, seed=seed))
+    ]
     assert run(3) == run(3)
     assert run(3) != run(4)
 

@@ -29,7 +29,10 @@ def test_evaluate_writes_report_and_reanalyzes(tmp_path):
     assert set(metrics["models"]) == {"base", "teacher"} and metrics["k"] == 4 and metrics["questions"] == 16
     again = run_script("evaluate.py", "--analyze-only", "--out", str(out))
     assert again.returncode == 0, again.stderr
-    assert json.loads((out / "metrics.json").read_text())["models"]["base"]["counts"] == metrics["models"]["base"]["counts"]
+    assert (
+        json.loads((out / "metrics.json").read_text())["models"]["base"]["counts"]
+        == metrics["models"]["base"]["counts"]
+    )
     other_k = run_script("evaluate.py", "--limit", "16", "--k", "5", "--out", str(out))
     assert other_k.returncode != 0 and "holds samples from a different run (k: 4 vs now 5" in other_k.stderr
 

@@ -10,7 +10,16 @@ from safetensors.torch import load_file
 import train_distill
 from minireason.collect import QuestionRecord
 from minireason.model import build_model
-from minireason.sft import Example, protocol, sft_backward, drop_traces_stating, facts_stated, load_examples, rejection_sample, solvable_ids
+from minireason.sft import (
+    Example,
+    protocol,
+    sft_backward,
+    drop_traces_stating,
+    facts_stated,
+    load_examples,
+    rejection_sample,
+    solvable_ids,
+)
 from minireason.tasks import fresh_problems
 from minireason.toy import PretrainConfig, Tutor, build_tokenizer, save_toy_model, toy_model_config
 
@@ -32,7 +41,9 @@ def pairs_file(tmp_path_factory):
     f = tmp_path_factory.mktemp("data") / "pairs.jsonl"
     with open(f, "w") as fh:
         for p in fresh_problems(96, seed=3):
-            fh.write(json.dumps({"question": p.question, "answer": p.answer, "response": Tutor.clean().solve(p, rng)}) + "\n")
+            fh.write(
+                json.dumps({"question": p.question, "answer": p.answer, "response": Tutor.clean().solve(p, rng)}) + "\n"
+            )
     return f
 
 
@@ -100,7 +111,11 @@ def test_solvable_filter_is_exactly_x_at_least_one():
 def test_knowledge_filter_drops_traces_stating_missing_facts():
     assert facts_stated("7*8=56,3*8=24+5=29:2964;17*2") == {"7*8", "3*8"}
     assert facts_stated("8*7=56") == {"7*8"}
-    ex = [Example("a", "", "", "7*8=56 \\boxed{56}"), Example("b", "", "", "2*3=6 \\boxed{6}"), Example("c", "", "", "8*3=24")]
+    ex = [
+        Example("a", "", "", "7*8=56 \\boxed{56}"),
+        Example("b", "", "", "2*3=6 \\boxed{6}"),
+        Example("c", "", "", "8*3=24"),
+    ]
     assert [e.id for e in drop_traces_stating(ex, {"7*8", "3*8"})] == ["b"]
 
 
@@ -154,5 +169,21 @@ def test_teacher_that_does_not_load_is_named(tiny_toy_dir, tmp_path):
 def test_empty_kept_set_fails_clearly(tiny_toy_dir, tmp_path):
     # an untrained teacher solves nothing, so no example survives rejection sampling
     with pytest.raises(ValueError, match="no training examples are left"):
-        train_distill.main(["--student", str(tiny_toy_dir), "--teacher", str(tiny_toy_dir), "--out", str(tmp_path / "run"),
-                            "--pool", "8", "--k", "2", "--max-new-tokens", "8", "--final-eval-samples", "0"])
+        train_distill.main(
+            [
+                "--student",
+                str(tiny_toy_dir),
+                "--teacher",
+                str(tiny_toy_dir),
+                "--out",
+                str(tmp_path / "run"),
+                "--pool",
+                "8",
+                "--k",
+                "2",
+                "--max-new-tokens",
+                "8",
+                "--final-eval-samples",
+                "0",
+            ]
+        )

@@ -23,8 +23,17 @@ def test_toy_study_miniature_runs_end_to_end(tmp_path):
     for split in ("eval-test", "eval-train"):
         assert (tmp_path / split / "report.md").is_file()
     figures = {f.name for f in (tmp_path / "figures").iterdir()}
-    assert figures == {"e1_pass_at_k.png", "e2_per_bin_change.png", "e2_transitions.png", "e3_entropy.png",
-                       "e4_self_distillation.png", "e5_length.png", "e6_distillation.png", "ablations.png", "knowledge.png"}
+    assert figures == {
+        "e1_pass_at_k.png",
+        "e2_per_bin_change.png",
+        "e2_transitions.png",
+        "e3_entropy.png",
+        "e4_self_distillation.png",
+        "e5_length.png",
+        "e6_distillation.png",
+        "ablations.png",
+        "knowledge.png",
+    }
     tables = (tmp_path / "tables.md").read_text()
     for experiment in ("E1", "E2", "E3", "E4", "E5", "E6", "Ablations", "By knowledge needed"):
         assert f"## {experiment}" in tables

@@ -5,8 +5,16 @@ import random
 
 import pytest
 
-from minireason.tasks import LEVELS, fresh_problems, load_jsonl, load_problems, make_problem, save_jsonl, solution_facts, toy_split
-
+from minireason.tasks import (
+    LEVELS,
+    fresh_problems,
+    load_jsonl,
+    load_problems,
+    make_problem,
+    save_jsonl,
+    solution_facts,
+    toy_split,
+)
 
 def test_splits_are_deterministic_and_disjoint():
     test, train = toy_split("test"), toy_split("train")
@@ -47,7 +55,12 @@ def test_jsonl_round_trip(tmp_path):
 
 def test_jsonl_own_data_minimal_fields(tmp_path):
     f = tmp_path / "gsm.jsonl"
-    f.write_text(json.dumps({"question": "Tom has 3 apples...", "answer": 5}) + "\n\n" + json.dumps({"question": "q2", "answer": "1/2", "level": "hard"}) + "\n")
+    f.write_text(
+        json.dumps({"question": "Tom has 3 apples...", "answer": 5})
+        + "\n\n"
+        + json.dumps({"question": "q2", "answer": "1/2", "level": "hard"})
+        + "\n"
+    )
     a, b = load_jsonl(f)
     assert (a.question, a.answer, a.id, a.level) == ("Tom has 3 apples...", "5", "gsm-0", None)
     assert (b.answer, b.level) == ("1/2", "hard")

@@ -15,7 +15,9 @@ GAP_FACTS = {"7*8", "6*9"}
 def success_counts(name, problems, k):
     d = resolve_model_dir(name)
     model, tok = load_pretrained(d), Tokenizer.from_dir(d)
-    samples = generate(model, tok, [p.question for p in problems], SamplingParams(n=k, temperature=1.0, max_new_tokens=160))
+    samples = generate(
+        model, tok, [p.question for p in problems], SamplingParams(n=k, temperature=1.0, max_new_tokens=160)
+    )
     counts = [0] * len(problems)
     for s in samples:
         counts[s.prompt_index] += is_correct(s.text, problems[s.prompt_index].answer)

@@ -1,0 +1,53 @@
+"""The house style, checked: short lines, short functions, imports at the top of each module."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted([*ROOT.glob("*.py"), *(ROOT / "minireason").glob("*.py"), *(ROOT / "experiments").glob("*.py"),
+                  *(ROOT / "benchmarks").glob("*.py")])
+MAX_LINE, MAX_FUNCTION = 120, 50
+LONG_FUNCTIONS_ALLOWED = {("minireason/model.py", "forward")}  # the transformer's forward reads best whole
+# Known debt (issue 12, not yet split): listed so that no new long function or line can land unnoticed.
+KNOWN_DEBT = {("minireason/sampler.py", "_generate_chunk"), ("experiments/study_report.py", "plot_all"),
+              ("benchmarks/sampler.py", "main"), ("minireason/report.py", "markdown_report")}
+LONG_LINES_DEBT = {"experiments/study_report.py"}
+
+
+def test_lines_are_short():
+    long = [f"{p.relative_to(ROOT)}:{n}" for p in SOURCES + sorted((ROOT / "tests").glob("*.py"))
+            for n, line in enumerate(p.read_text().splitlines(), 1)
+            if len(line) > MAX_LINE and str(p.relative_to(ROOT)) not in LONG_LINES_DEBT]
+    assert not long, long
+
+
+def test_functions_are_short():
+    long = []
+    for p in SOURCES:
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                where = (str(p.relative_to(ROOT)), node.name)
+                if n > MAX_FUNCTION and where not in LONG_FUNCTIONS_ALLOWED | KNOWN_DEBT:
+                    long.append(f"{p.relative_to(ROOT)}:{node.lineno} {node.name} ({n} lines)")
+    assert not long, long
+
+
+def test_package_imports_only_at_the_top():
+    lazy = []
+    for p in sorted((ROOT / "minireason").glob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lazy += [f"{p.name}:{n.lineno}" for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not lazy, lazy
+
+
+def test_every_function_the_readme_names_exists():
+    import importlib
+    import re
+
+    modules = {p.stem for p in (ROOT / "minireason").glob("*.py")}
+    named = [(m, f) for m, f in re.findall(r"`(\w+)\.(\w+)`", (ROOT / "README.md").read_text())
+             if m in modules and f not in ("py", "md", "json", "png")]
+    missing = [f"{m}.{f}" for m, f in named if not hasattr(importlib.import_module(f"minireason.{m}"), f)]
+    assert len(named) > 20 and not missing, missing
