@@ -20,6 +20,7 @@ from minireason.model import model_hints, resolve_model_dir
 from minireason.report import analyze, console_table, write_report
 from minireason.runs import config_parser, load_questions, opt
 from minireason.sampler import SamplingParams
+from minireason.tasks import is_real_data
 from minireason.tokenizer import TEMPLATES
 from minireason.verifier import GRADERS, get_grader
 
@@ -52,7 +53,7 @@ def parse_model(spec: str) -> tuple[str, str]:
 
 def sample_all(cfg: EvalConfig, models: list[tuple[str, str]], grader) -> dict:
     """Each model's samples on the questions, collected (or resumed) into <out>/samples-NAME.jsonl."""
-    problems = load_questions(cfg.data, grader)[: cfg.limit]
+    problems = load_questions(cfg.data, grader, cfg.limit)
     records = {}
     for name, path in models:
         out_file = Path(cfg.out) / f"samples-{name}.jsonl"
@@ -78,7 +79,7 @@ def main(argv=None) -> None:
         grader = get_grader(next(iter(files.values()))[0].get("grader", "exact"), real_data=True)
         records = {name: recs for name, (_, recs) in files.items()}
     else:
-        grader = get_grader(cfg.grader, real_data=cfg.data not in ("train", "test"))
+        grader = get_grader(cfg.grader, real_data=is_real_data(cfg.data))
         records = sample_all(cfg, models, grader)
     metrics = analyze(records, grader=grader)
     files = write_report(metrics, cfg.out, figures=cfg.figures)

@@ -196,9 +196,9 @@ def update(model, opt, oc: OptimConfig, ro: Rollout, cfg: GRPOConfig, step: int,
     batch = prepare_batch(ro, cfg, pad_id)
     groups = [torch.tensor([batch.rows[j] for j in g])
               for g in micro_batches([batch.lengths[i] for i in batch.rows], cfg.micro_batch_tokens)]
-    refs = (
-        [reference_logprobs(ref_model, batch, idx, autocast) for idx in groups] if ref_model else [None] * len(groups)
-    )
+    refs = [None] * len(groups)
+    if ref_model is not None:  # the KL anchor's log-probs: once per rollout, whatever mu
+        refs = [reference_logprobs(ref_model, batch, idx, autocast) for idx in groups]
     model.train()
     epochs = []
     for _ in range(cfg.mu if batch.rows else 0):

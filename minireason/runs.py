@@ -34,7 +34,7 @@ import torch
 from .curves import draw_curves
 from .model import Transformer, default_template, load_pretrained, model_hints, read_config, resolve_model_dir
 from .sampler import SamplingParams, generate
-from .tasks import Problem, load_problems
+from .tasks import Problem, is_real_data, load_problems
 from .tokenizer import TEMPLATES, Tokenizer, format_prompt
 from .training import OptimConfig, build_optimizer
 from .verifier import GRADERS, Grader, extract_answer, get_grader, gold_report
@@ -238,9 +238,14 @@ def resume_config(cls, resume: Path, given: dict):
     """The config a run was started with (its config.json), refusing given flags that disagree with it, and the
     newest checkpoint (None when the run stopped before its first one, e.g. while sampling its data)."""
     resume = Path(resume)
-    run_dir = resume if (resume / "config.json").is_file() else latest_checkpoint(resume).parent.parent
-    ckpts = sorted(c for c in (run_dir / "checkpoints").glob("step-??????") if (c / "trainer_state.json").is_file())
-    ckpt = latest_checkpoint(resume) if (resume / "trainer_state.json").is_file() else (ckpts[-1] if ckpts else None)
+    if (resume / "trainer_state.json").is_file():  # a checkpoint folder (its config.json is the model's)
+        run_dir, ckpt = resume.parent.parent, resume
+    elif (resume / "config.json").is_file():  # a run folder, perhaps stopped before its first checkpoint
+        run_dir = resume
+        ckpts = sorted(c for c in (resume / "checkpoints").glob("step-??????") if (c / "trainer_state.json").is_file())
+        ckpt = ckpts[-1] if ckpts else None
+    else:
+        raise FileNotFoundError(f"{resume}: no run to resume (expected a run folder with config.json, or a checkpoint)")
     path = run_dir / "config.json"
     try:
         saved = json.loads(path.read_text())
@@ -267,7 +272,7 @@ def resolve_config(cls, argv, model_field: str, presets, description: str):
     hints = model_hints(model_dir)
     fill = {k: hints[k] for k in ("temperature", "max_new_tokens") if k in hints}
     cfg = cls(**{**presets(given, bool(hints)), **fill, **given})
-    real_data = any(not str(getattr(cfg, k)).endswith(("train", "test")) for k in ("data", "eval_data"))
+    real_data = is_real_data(cfg.data) or is_real_data(cfg.eval_data)
     cfg = replace(cfg, template=cfg.template or default_template(model_dir, Tokenizer.from_dir(model_dir)),
                   grader=get_grader(cfg.grader, real_data).name,
                   device=cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -324,8 +329,7 @@ def start_training(cfg: TrainConfig, model_name: str, ckpt: Path | None, oc: Opt
     """Run, model (from the source or the checkpoint), optimizer (restored on resume), first step, log."""
     source = resolve_model_dir(model_name)
     dtype = torch.bfloat16 if cfg.optimizer == "lowmem" else torch.float32
-    real_data = not str(cfg.data).endswith(("train", "test"))
-    run = Run(Path(cfg.out), source, cfg.device, dtype, get_grader(cfg.grader, real_data))
+    run = Run(Path(cfg.out), source, cfg.device, dtype, get_grader(cfg.grader, is_real_data(cfg.data)))
     model = load_pretrained(ckpt or source, dtype=dtype, device=cfg.device).train()
     model.gradient_checkpointing = cfg.grad_checkpointing
     optimizer = build_optimizer(model, oc)
@@ -333,9 +337,10 @@ def start_training(cfg: TrainConfig, model_name: str, ckpt: Path | None, oc: Opt
     return run, model, optimizer, start, JsonlLog(run.out / "log.jsonl", resume_step=start if ckpt else None)
 
 
-def load_questions(spec: str, grader: Grader) -> list[Problem]:
-    """Problems of a toy split or JSONL file; warns when the grader cannot parse some gold answers."""
-    problems = load_problems(spec)
+def load_questions(spec: str, grader: Grader, limit: int | None = None) -> list[Problem]:
+    """Problems of a toy split or JSONL file (the first `limit`); warns when the grader cannot parse some of
+    their gold answers."""
+    problems = load_problems(spec)[:limit]
     if warning := gold_report([p.answer for p in problems], grader):
         print(f"{spec}: {warning}")
     return problems

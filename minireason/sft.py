@@ -1,8 +1,9 @@
 """Distillation by supervised fine-tuning: rejection-sampled teacher data, filters, and the loss.
 
 Data (the paper's rejection sampling, STaR/ReST style): sample a teacher k times per question,
-keep only verified-correct responses, at most m per question (the paper keeps up to 8 for
-self-distillation and up to 4 from a teacher). The samples themselves are stored with collect.py
+keep only verified-correct responses that ended with EOS, at most m per question (`protocol`: up to 8 of
+256 for self-distillation; every correct one of a teacher's 8, though the paper's data size suggests it
+kept up to 4, which `--max-per-question 4` reproduces). The samples themselves are stored with collect.py
 (resumable, inspectable); what is kept is written as JSONL {"id", "question", "answer", "response"}.
 
 Filters for the paper's "reasoning-only" arm:

@@ -118,9 +118,17 @@ def fresh_problems(n: int, seed: int, weights=TRAIN_LEVEL_WEIGHTS, prefix: str =
     return _draw(n, seed, weights, {p.question for p in _test_split()}, prefix)
 
 
+TOY_SPLITS = ("train", "test")
+
+
+def is_real_data(spec: str) -> bool:
+    """Whether a data spec names a file of real questions rather than a toy split."""
+    return str(spec) not in TOY_SPLITS
+
+
 def load_problems(spec: str) -> list[Problem]:
     """`train`/`test` (the toy splits) or the path of a JSONL file."""
-    if spec in ("train", "test"):
+    if not is_real_data(spec):
         return toy_split(spec)
     return load_jsonl(spec)
 

@@ -48,7 +48,7 @@ def extract_boxed(text: str) -> str | None:
     start = max(text.rfind(b) for b in BOXES)
     if start < 0:
         return None
-    i = text.index("\\", start) + (len("\\boxed") if text.startswith("\\boxed", start) else len("\\fbox"))
+    i = start + (len("\\boxed") if text.startswith("\\boxed", start) else len("\\fbox"))
     while i < len(text) and text[i] == " ":
         i += 1
     if i >= len(text) or text[i] != "{":

@@ -45,7 +45,7 @@ def test_rl_resume_gives_identical_parameters(tmp_path, monkeypatch):
     train_rl.main(RL_ARGS + ["--steps", "4", "--out", str(tmp_path / "straight")])
     real_update = train_rl.update
 
-    def killed_at_third(model, opt, oc, ro, cfg, step, *a, **k):  # noqa: PLR0913
+    def killed_at_third(model, opt, oc, ro, cfg, step, *a, **k):
         if step == 2:
             raise KeyboardInterrupt
         return real_update(model, opt, oc, ro, cfg, step, *a, **k)
@@ -75,4 +75,18 @@ def test_rl_errors_are_clear(tmp_path):
     r = run_script("train_rl.py", "--resume", str(tmp_path / "run"), "--group-size", "8", "--steps", "2")
     assert r.returncode != 0 and "a resumed run keeps its config, but --group-size was 4, now 8" in r.stderr
     r = run_script("train_rl.py", "--resume", str(tmp_path / "nothing-here"))
-    assert r.returncode != 0 and "no checkpoint to resume from" in r.stderr
+    assert r.returncode != 0 and "no run to resume" in r.stderr
+
+
+def test_resume_from_a_checkpoint_folder_and_no_silent_overwrite(tmp_path):
+    run = tmp_path / "run"
+    train_rl.main(RL_ARGS + ["--steps", "2", "--checkpoint-every", "1", "--out", str(run)])
+    # a checkpoint folder holds the model's config.json; resuming from it must still read the run's config
+    train_rl.main(["--resume", str(run / "checkpoints" / "step-000001")])
+    assert [json.loads(l)["step"] for l in (run / "log.jsonl").read_text().splitlines()] == [1, 2]
+    with pytest.raises(ValueError, match="already holds a run: continue it with --resume"):
+        train_rl.main(RL_ARGS + ["--steps", "1", "--out", str(run)])
+    train_rl.main(RL_ARGS + ["--steps", "1", "--out", str(run), "--overwrite"])
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]
+    assert len(aside) == 1 and len((aside[0] / "log.jsonl").read_text().splitlines()) == 2  # kept, not deleted
+    assert len((run / "log.jsonl").read_text().splitlines()) == 1
