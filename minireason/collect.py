@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .model import Transformer, default_template, fingerprint, load_pretrained, resolve_model_dir
+from .files import append_lines, atomic_write, read_text
 from .sampler import SamplingParams, generate
 from .tasks import Problem
 from .tokenizer import Tokenizer, format_prompt
@@ -62,7 +64,7 @@ def verify_samples(samples, answer: str, grader: Grader) -> list[dict]:
 def read_samples_file(path: str | os.PathLike) -> tuple[dict, list[QuestionRecord]]:
     """Header and finished questions of a samples file (a torn last line from a kill is ignored)."""
     path = Path(path)
-    lines = path.read_text().split("\n")
+    lines = read_text(path).split("\n")
     try:
         header = json.loads(lines[0])["header"]
     except (json.JSONDecodeError, KeyError, TypeError, IndexError):
@@ -75,7 +77,9 @@ def read_samples_file(path: str | os.PathLike) -> tuple[dict, list[QuestionRecor
             records.append(QuestionRecord(**json.loads(line)))
         except (json.JSONDecodeError, TypeError) as e:
             if n == len(lines) or (n == len(lines) - 1 and not lines[-1]):
-                break  # the last line was cut short by an interruption: that question is redone
+                warnings.warn(f"{path}:{n}: dropped a torn last line (an interrupted run); "
+                              f"{len(records)} complete questions kept")
+                break  # a resumed run samples that question again
             raise ValueError(f"{path}:{n}: malformed record ({e})") from None
     return header, records
 
@@ -99,31 +103,19 @@ def collect(
     blocks = [problems[i : i + block_questions] for i in range(0, len(problems), block_questions)]
     bar = tqdm(total=len(problems), initial=sum(p.id in done for p in problems), desc=f"sampling {out_file.stem}",
                unit="question", disable=not progress)
-    with open(out_file, "a") as f:
-        for b, block in enumerate(blocks):
-            new = [p for p in block if p.id not in done]
-            if not new:
-                continue
-            # A block is always sampled whole with its own seed, so a resumed run equals an uninterrupted one.
-            prompts = [format_prompt(p.question, template) for p in block]
-            samples = generate(
-                model, tokenizer, prompts, SamplingParams(**{**params.__dict__, "seed": params.seed + b})
-            )
-            for i, p in enumerate(block):
-                if p.id in done:
-                    continue
-                done[p.id] = QuestionRecord(
-                    p.id,
-                    p.question,
-                    p.answer,
-                    p.level,
-                    p.facts,
-                    verify_samples(samples[i * params.n : (i + 1) * params.n], p.answer, grader),
-                )
-                f.write(json.dumps(done[p.id].__dict__) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-            bar.update(len(new))
+    for b, block in enumerate(blocks):
+        new = [p for p in block if p.id not in done]
+        if not new:
+            continue
+        # A block is always sampled whole with its own seed, so a resumed run equals an uninterrupted one.
+        prompts = [format_prompt(p.question, template) for p in block]
+        samples = generate(model, tokenizer, prompts, SamplingParams(**{**params.__dict__, "seed": params.seed + b}))
+        for i, p in enumerate(block):
+            if p.id not in done:
+                responses = verify_samples(samples[i * params.n : (i + 1) * params.n], p.answer, grader)
+                done[p.id] = QuestionRecord(p.id, p.question, p.answer, p.level, p.facts, responses)
+        append_lines(out_file, [json.dumps(done[p.id].__dict__) for p in new])
+        bar.update(len(new))
     bar.close()
     return [done[p.id] for p in problems]
 
@@ -148,12 +140,7 @@ def _open_samples_file(out_file: Path, header: dict) -> dict[str, QuestionRecord
 
 
 def _write(path: Path, header: dict, records: list[QuestionRecord]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps({"header": header}) + "\n")
-        for r in records:
-            f.write(json.dumps(r.__dict__) + "\n")
-    tmp.replace(path)
+    atomic_write(path, [json.dumps({"header": header}) + "\n", *(json.dumps(r.__dict__) + "\n" for r in records)])
 
 
 def sample_model(model_dir: str, problems: list[Problem], out_file: str | os.PathLike, params: SamplingParams,

@@ -21,6 +21,7 @@ import os
 import sys
 from pathlib import Path
 
+from .files import atomic_write, read_text
 from .verifier import extract_boxed
 
 FORMATS = ("math", "gsm8k", "fields")
@@ -31,10 +32,7 @@ def read_records(path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such input file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    text = read_text(path)
     if text.lstrip().startswith("["):
         try:
             rows = json.loads(text)
@@ -113,12 +111,7 @@ def convert(fmt: str, src: str | os.PathLike, question_field: str = "question", 
 
 def write_jsonl(records: list[dict], dst: str | os.PathLike) -> None:
     """Write records as JSONL atomically (a temporary file renamed when complete)."""
-    dst = Path(dst)
-    tmp = dst.with_name(dst.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(dst)
+    atomic_write(dst, (json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
 def main(argv=None) -> None:

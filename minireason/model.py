@@ -30,7 +30,7 @@ from typing import Protocol
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 SUPPORTED_MODEL_TYPES = ("qwen2", "qwen3", "llama")
@@ -245,27 +245,34 @@ class Attention(nn.Module):
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim)
         k = self.k_proj(x).view(B, T, self.n_kv, self.head_dim)
-        v = self.v_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)  # (B, kv_heads, T, head_dim)
         if hasattr(self, "q_norm"):
             q, k = self.q_norm(q), self.k_norm(k)
         q = apply_rope(q.transpose(1, 2), cos, sin)  # (B, heads, T, head_dim)
-        k = apply_rope(k.transpose(1, 2), cos, sin)
+        k = apply_rope(k.transpose(1, 2), cos, sin)  # (B, kv_heads, T, head_dim)
         if kv_cache is not None:
-            k, v = kv_cache.update(self.layer, k, v)  # all cached keys/values, this step's included
-        # mask=None means plain causal attention over x itself (training, unpadded or right-padded).
-        # Never is_causal=True with a cache: for a 1-token query SDPA aligns the causal mask top-left,
-        # so the new token would see only key 0.
-        if T == 1 and mask is not None and self.n_kv != self.n_heads:
-            # Decoding one token: the G query heads sharing a kv head become G queries against it,
-            # so the shared keys/values are read once instead of being repeated per query head.
-            G = self.n_heads // self.n_kv
-            y = F.scaled_dot_product_attention(q.view(B, self.n_kv, G, self.head_dim), k, v, attn_mask=mask)
-            y = y.reshape(B, self.n_heads, 1, self.head_dim)  # CUDA kernels may return it non-contiguous
+            k, v = kv_cache.update(self.layer, k, v)  # (B, kv_heads, S, head_dim): every cached slot it returns
+        if T == 1 and self.n_kv != self.n_heads:
+            y = grouped_decode_attention(q, k, v, mask)
         else:
+            # mask None: plain causal attention over x itself (training). Never is_causal=True with a
+            # cache: for a 1-token query SDPA aligns the causal mask top-left, so it would see only key 0.
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=self.n_kv != self.n_heads
-            )
+            )  # (B, heads, T, head_dim)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
+
+
+def grouped_decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None):
+    """Attention of one new token per row when G query heads share each key/value head.
+
+    q (B, heads, 1, d) is viewed as (B, kv_heads, G, d): the G heads of a group become G queries against
+    their shared k, v (B, kv_heads, S, d), which are then read once instead of once per query head.
+    """
+    B, n_heads, _, d = q.shape
+    G = n_heads // k.shape[1]
+    y = F.scaled_dot_product_attention(q.view(B, k.shape[1], G, d), k, v, attn_mask=mask)  # (B, kv_heads, G, d)
+    return y.reshape(B, n_heads, 1, d)  # reshape, not view: CUDA kernels may return it non-contiguous
 
 
 class MLP(nn.Module):
@@ -300,6 +307,20 @@ class Decoder(nn.Module):
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+
+def causal_key_mask(key_real: torch.Tensor, T: int) -> torch.Tensor:
+    """(B, S) real-key flags -> (B, 1, T, S) boolean attention mask, True = may attend.
+
+    Query i sits at slot S - T + i and sees key j when j <= S - T + i and key j is real. A query that
+    would see no key at all (a padding token) sees its own slot instead, so its softmax is not NaN.
+    """
+    S = key_real.shape[1]
+    q_slot = torch.arange(S - T, S, device=key_real.device)[:, None]  # (T, 1)
+    k_slot = torch.arange(S, device=key_real.device)[None, :]  # (1, S)
+    mask = (k_slot <= q_slot) & key_real[:, None, :]  # (B, T, S)
+    mask = mask | ((k_slot == q_slot) & ~mask.any(-1, keepdim=True))
+    return mask[:, None]  # (B, 1, T, S): the same for every head
 
 
 # ----------------------------------------------------------------------------------------------
@@ -339,42 +360,36 @@ class Transformer(nn.Module):
     ) -> torch.Tensor:
         """Logits (B, T, vocab) for token ids (B, T).
 
-        attention_mask: None for plain causal attention; or (B, S) with 1 for real tokens and 0 for
-        padding, S = T (no cache) or S = all cache slots so far including these T (with a cache):
-        the query at slot S-T+i may attend to key slot j when j <= S-T+i and key j is real;
-        or a ready boolean mask (B, 1, T, S), True = may attend (the sampler's decode step).
+        attention_mask: None for plain causal attention over these T tokens; or (B, S), true (or 1) for
+        each key slot that holds a real token, S = T without a cache and S = the slots the cache returns
+        with one. The T queries sit at the last T slots; each sees the real keys at or before its own.
         position_ids: (B, T); by default the count of real tokens before each one (left padding safe).
         """
+        return self.lm_head(self.hidden_states(input_ids, position_ids, attention_mask, kv_cache))
+
+    def hidden_states(self, input_ids, position_ids=None, attention_mask=None, kv_cache=None) -> torch.Tensor:
+        """The final-norm hidden states (B, T, hidden) that `lm_head` turns into logits; arguments as `forward`."""
         B, T = input_ids.shape
         mask = None
-        if attention_mask is not None and attention_mask.dim() == 4:
+        if attention_mask is not None:
+            key_real = attention_mask.bool()  # (B, S)
+            mask = causal_key_mask(key_real, T)  # (B, 1, T, S)
             if position_ids is None:
-                raise ValueError("a 4-D attention_mask needs explicit position_ids")
-            mask = attention_mask
-        elif attention_mask is not None:
-            key_real = attention_mask.bool()
-            S = key_real.shape[1]
-            q_slot = torch.arange(S - T, S, device=input_ids.device)[:, None]
-            k_slot = torch.arange(S, device=input_ids.device)[None, :]
-            # A padding query would see no key at all (NaN in softmax); let every query see itself.
-            mask = ((k_slot <= q_slot) & key_real[:, None, :]) | (k_slot == q_slot)
-            mask = mask[:, None]  # (B, 1, T, S), broadcast over heads
-            if position_ids is None:
-                position_ids = (key_real.long().cumsum(-1) - 1).clamp(min=0)[:, S - T:]
+                position_ids = (key_real.long().cumsum(-1) - 1).clamp(min=0)[:, -T:]
         elif kv_cache is not None:
             raise ValueError("forward with a kv_cache needs an attention_mask over the cache slots")
         if position_ids is None:
             position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
-        angles = position_ids[:, None, :, None].float() * self.inv_freq.float()  # (B, 1, T, d/2)
-        angles = torch.cat((angles, angles), dim=-1)
-        x = self.model.embed_tokens(input_ids)
+        angles = position_ids[:, None, :, None].float() * self.inv_freq.float()  # (B, 1, T, head_dim/2)
+        angles = torch.cat((angles, angles), dim=-1)  # (B, 1, T, head_dim)
+        x = self.model.embed_tokens(input_ids)  # (B, T, hidden)
         cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
         for block in self.model.layers:
             if self.gradient_checkpointing and self.training:
                 x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, mask, kv_cache, use_reentrant=False)
             else:
                 x = block(x, cos, sin, mask, kv_cache)
-        return self.lm_head(self.model.norm(x))
+        return self.model.norm(x)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -445,22 +460,10 @@ def load_pretrained(
         expected.pop("lm_head.weight")
     state: dict[str, torch.Tensor] = {}
     for f in _weight_files(model_dir):
-        with safe_open(str(f), framework="pt") as fh:
-            for key in fh.keys():
-                if key == "lm_head.weight" and cfg.tie_word_embeddings:
-                    continue  # some tied checkpoints store a copy; the embedding is the one we use
-                if key.endswith("rotary_emb.inv_freq"):
-                    continue  # older transformers saved this buffer; we compute it
-                if key not in expected:
-                    raise ModelLoadError(
-                        f"{f}: unexpected tensor {key!r} for a {cfg.model_type} model with this config"
-                    )
-                t = fh.get_tensor(key)
-                if tuple(t.shape) != expected[key]:
-                    raise ModelLoadError(
-                        f"{f}: tensor {key!r} has shape {tuple(t.shape)}, config.json implies {expected[key]}"
-                    )
-                state[key] = t.to(device=device, dtype=dtype)
+        try:
+            state.update(_read_weights(f, expected, cfg, dtype, device))
+        except (SafetensorError, OSError) as e:  # a truncated or corrupt file, or one that cannot be read
+            raise ModelLoadError(f"{f}: not a readable safetensors file ({e}); truncated? copy it again") from None
     missing = sorted(set(expected) - set(state))
     if missing:
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
@@ -470,6 +473,25 @@ def load_pretrained(
         model.lm_head.weight = model.model.embed_tokens.weight
     model.inv_freq = rope_inv_freq(cfg).to(device)
     return model.eval()
+
+
+def _read_weights(f: Path, expected: dict, cfg: ModelConfig, dtype, device) -> dict[str, torch.Tensor]:
+    """The tensors of one safetensors file, each checked against the shapes config.json implies."""
+    state = {}
+    with safe_open(str(f), framework="pt") as fh:
+        for key in fh.keys():
+            if key == "lm_head.weight" and cfg.tie_word_embeddings:
+                continue  # some tied checkpoints store a copy; the embedding is the one we use
+            if key.endswith("rotary_emb.inv_freq"):
+                continue  # older transformers saved this buffer; we compute it
+            if key not in expected:
+                raise ModelLoadError(f"{f}: unexpected tensor {key!r} for a {cfg.model_type} model with this config")
+            t = fh.get_tensor(key)
+            if tuple(t.shape) != expected[key]:
+                raise ModelLoadError(
+                    f"{f}: tensor {key!r} has shape {tuple(t.shape)}, config.json implies {expected[key]}")
+            state[key] = t.to(device=device, dtype=dtype)
+    return state
 
 
 def model_hints(model_dir: str | os.PathLike) -> dict:

@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .collect import QuestionRecord
+from .files import atomic_write
 from .metrics import (
     answer_entropy,
     answer_groups,
@@ -141,69 +142,75 @@ def _fmt(x, digits=3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def markdown_report(metrics: dict, figures: list[str]) -> str:
-    k, ref = metrics["k"], metrics["reference"]
-    ks = [x for x in (1, 2, 4, 8, 16, 32, 64, 128, 256) if x < k] + [k]
-    lines = [
-        "# Evaluation report",
-        "",
-        f"{metrics['questions']} questions, k = {k} samples each; bins by **{ref}**'s "
-        f"success count X. A question with X = 0 has p < {metrics['unsolved_bound']:.4f} at 95% confidence.",
-        "",
-        "## Accuracy and capability",
-        "",
-        "| model | accuracy (pass@1) | maj@%d | " % k + " | ".join(f"pass@{x}" for x in ks[1:]) + " | unsolved (X=0) |",
-        "|---|---|---|" + "---|" * len(ks[1:]) + "---|",
-    ]
-    for name, m in metrics["models"].items():
-        lines.append(
-            f"| {name} | {m['accuracy']:.3f} | {m[f'maj@{k}']:.3f} | "
-            + " | ".join(f"{m['pass@k'][x - 1]:.3f}" for x in ks[1:])
-            + f" | {m['unsolved']} |"
-        )
-    lines += [
-        "",
-        "## Per-bin accuracy (mean X/k)",
-        "",
-        "| model | " + " | ".join(metrics["bins"]) + " |",
-        "|---|" + "---|" * len(metrics["bins"]),
-        "| questions | " + " | ".join(map(str, metrics["bin_sizes"])) + " |",
-    ]
-    for name, m in metrics["models"].items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(a) for a in m["per_bin_accuracy"]) + " |")
-        if "per_bin_change" in m:
-            lines.append(
-                f"| {name} − {ref} | "
-                + " | ".join("-" if c is None else f"{c:+.3f}" for c in m["per_bin_change"])
-                + " |"
-            )
-    for name, m in metrics["models"].items():
-        if "transitions" not in m:
-            continue
-        lines += ["", f"## Transitions {ref} → {name} (rows: {ref}'s bin, columns: {name}'s bin)", "",
-                  f"| {ref} \\ {name} | " + " | ".join(metrics["bins"]) + " |", "|---|" + "---|" * len(metrics["bins"])]
-        for label, row in zip(metrics["bins"], m["transitions"]):
-            lines.append(f"| {label} | " + " | ".join(map(str, row)) + " |")
-    lines += ["", "## Answer entropy per bin (nats)", "", "| model | " + " | ".join(metrics["bins"]) + " |",
-              "|---|" + "---|" * len(metrics["bins"])]
-    for name, m in metrics["models"].items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(e) for e in m["per_bin_entropy"]) + " |")
-    lines += [
-        "",
-        "## Response length and reflection keywords",
-        "",
-        "| model | tokens: all | correct | incorrect | chars: all | correct | incorrect "
-        "| reflection words / response: all | correct | incorrect |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, m in metrics["models"].items():
+def pass_table(metrics: dict, names: list[str], fmt=_fmt) -> list[str]:
+    """Markdown rows: accuracy (pass@1), maj@k, pass@x for x = 2, 4, ... k, and unsolved questions, per model."""
+    k = metrics["k"]
+    ks = [x for x in (2, 4, 8, 16, 32, 64, 128, 256) if x < k] + [k]
+    rows = [f"| model | accuracy (pass@1) | maj@{k} | " + " | ".join(f"pass@{x}" for x in ks) + " | unsolved (X=0) |",
+            "|---|---|---|" + "---|" * len(ks) + "---|"]
+    for name in names:
+        m = metrics["models"][name]
+        cells = [fmt(m["accuracy"]), fmt(m[f"maj@{k}"]), *(fmt(m["pass@k"][x - 1]) for x in ks)]
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {m['unsolved']} |")
+    return rows
+
+
+def bin_table(metrics: dict, names: list[str], value, fmt=_fmt) -> list[str]:
+    """Markdown rows of a per-bin list, one row per model; `value(model_metrics)` picks the list."""
+    rows = ["| model | " + " | ".join(metrics["bins"]) + " |", "|---|" + "---|" * len(metrics["bins"]),
+            "| questions | " + " | ".join(map(str, metrics["bin_sizes"])) + " |"]
+    for name in names:
+        rows.append(f"| {name} | " + " | ".join("-" if v is None else fmt(v) for v in value(metrics["models"][name]))
+                    + " |")
+    return rows
+
+
+def transition_table(metrics: dict, name: str) -> list[str]:
+    """Markdown rows of the reference -> name transition counts (rows: the reference's bin)."""
+    ref, bins = metrics["reference"], metrics["bins"]
+    rows = [f"| {ref} \\ {name} | " + " | ".join(bins) + " |", "|---|" + "---|" * len(bins)]
+    return rows + [f"| {label} | " + " | ".join(map(str, row)) + " |"
+                   for label, row in zip(bins, metrics["models"][name]["transitions"])]
+
+
+def length_table(metrics: dict, names: list[str]) -> list[str]:
+    """Markdown rows: mean response length (tokens, characters) and reflection words, all / correct / incorrect."""
+    rows = ["| model | tokens: all | correct | incorrect | chars: all | correct | incorrect "
+            "| reflection words / response: all | correct | incorrect |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        m = metrics["models"][name]
         t, c, r = m["length"]["tokens"], m["length"]["chars"], m["reflection"]
-        lines.append(
-            f"| {name} | {_fmt(t['all'], 1)} | {_fmt(t['correct'], 1)} | {_fmt(t['incorrect'], 1)} | "
-            f"{_fmt(c['all'], 1)} | {_fmt(c['correct'], 1)} | {_fmt(c['incorrect'], 1)} | "
-            f"{_fmt(r['all'])} | {_fmt(r['correct'])} | {_fmt(r['incorrect'])} |"
-        )
-    lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
+        cells = [*(_fmt(t[x], 1) for x in ("all", "correct", "incorrect")),
+                 *(_fmt(c[x], 1) for x in ("all", "correct", "incorrect")),
+                 *(_fmt(r[x]) for x in ("all", "correct", "incorrect"))]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def change(m: dict) -> list:
+    """A model's per-bin change in accuracy over the reference (the getter `bin_table` and the plots take)."""
+    return m["per_bin_change"]
+
+
+def markdown_report(metrics: dict, figures: list[str]) -> str:
+    k, ref, names = metrics["k"], metrics["reference"], list(metrics["models"])
+    others = [n for n in names if "per_bin_change" in metrics["models"][n]]
+    signed = lambda c: f"{c:+.3f}"  # noqa: E731
+    sections = [
+        ("Accuracy and capability", pass_table(metrics, names)),
+        ("Per-bin accuracy (mean X/k)", bin_table(metrics, names, lambda m: m["per_bin_accuracy"])),
+        (f"Per-bin change over {ref}", bin_table(metrics, others, change, signed)),
+        *((f"Transitions {ref} → {n} (rows: {ref}'s bin, columns: {n}'s bin)", transition_table(metrics, n))
+          for n in names if "transitions" in metrics["models"][n]),
+        ("Answer entropy per bin (nats)", bin_table(metrics, names, lambda m: m["per_bin_entropy"])),
+        ("Response length and reflection keywords", length_table(metrics, names)),
+        ("Figures", [f"![{f}]({f})" for f in figures]),
+    ]
+    lines = ["# Evaluation report", "", f"{metrics['questions']} questions, k = {k} samples each; bins by "
+             f"**{ref}**'s success count X. A question with X = 0 has p < {metrics['unsolved_bound']:.4f} at 95% "
+             "confidence."]
+    for title, rows in sections:
+        lines += ["", f"## {title}", "", *rows]
     return "\n".join(lines) + "\n"
 
 
@@ -232,40 +239,41 @@ def _colors(n: int):
     return plt.get_cmap("tab20" if n > 10 else "tab10").colors
 
 
-def plot_pass_at_k(metrics: dict, out_dir: Path) -> str:
-    """Every model's pass@k curve against k (log scale)."""
-    names, k = list(metrics["models"]), metrics["k"]
-    fig, ax = plt.subplots(figsize=(8 if len(names) > 4 else 6, 4))
-    colors = _colors(len(names))
+def plot_pass_at_k(ax, metrics: dict, names: list[str], title: str) -> None:
+    """Each named model's pass@k curve against k (log scale) on ax."""
+    k, colors = metrics["k"], _colors(len(names))
     for j, name in enumerate(names):
         ax.plot(np.arange(1, k + 1), metrics["models"][name]["pass@k"], label=name, lw=2, color=colors[j % len(colors)])
     ax.set_xscale("log", base=2)
     ax.set_xlabel("k (samples per question, log scale)")
     ax.set_ylabel("pass@k")
-    ax.set_title(f"pass@k on {metrics['questions']} questions (unbiased estimator, n = {k})")
+    ax.set_title(f"{title} ({metrics['questions']} questions, n = {k})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8} if len(names) > 4 else {}))
-    return _save(fig, out_dir, "pass_at_k.png")
 
 
-def plot_per_bin_change(metrics: dict, out_dir: Path, others: list[str]) -> str:
-    """Bars: each model's change in mean accuracy per reference bin."""
-    ref, many = metrics["reference"], len(others) > 3  # many: the legend goes beside the plot, bars unlabelled
-    fig, ax = plt.subplots(figsize=(10 if many else 7, 4))
-    colors, x, width = _colors(len(others)), np.arange(len(metrics["bins"])), 0.8 / len(others)
-    for j, name in enumerate(others):
-        change = [0.0 if c is None else 100 * c for c in metrics["models"][name]["per_bin_change"]]
-        bars = ax.bar(x + (j - (len(others) - 1) / 2) * width, change, width, label=f"{name} − {ref}",
-                      color=colors[j % len(colors)])
+def plot_per_bin(ax, metrics: dict, names: list[str], value, ylabel: str, title: str, scale: float = 1.0) -> None:
+    """Bars of a per-bin list (`value(model_metrics)`, times `scale`) for each named model, bins on the x axis."""
+    many = len(names) > 3  # the legend goes beside the plot, bars unlabelled
+    colors, x, width = _colors(len(names)), np.arange(len(metrics["bins"])), 0.8 / max(len(names), 1)
+    for j, name in enumerate(names):
+        vals = [0.0 if v is None else scale * v for v in value(metrics["models"][name])]
+        bars = ax.bar(x + (j - (len(names) - 1) / 2) * width, vals, width, label=name, color=colors[j % len(colors)])
         if not many:
-            ax.bar_label(bars, fmt="%+.1f", fontsize=7)
+            ax.bar_label(bars, fmt="%.1f" if scale != 1.0 else "%.2f", fontsize=7)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(x, [f"{b}\nn={n}" for b, n in zip(metrics["bins"], metrics["bin_sizes"])])
-    ax.set_xlabel(f"bin of {ref}'s success count X out of {metrics['k']}")
-    ax.set_ylabel("change in mean accuracy (points)")
-    ax.set_title(f"Per-bin accuracy change relative to {ref}")
-    ax.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8} if many else {}))
-    return _save(fig, out_dir, "per_bin_change.png")
+    ax.set_xlabel(f"bin of {metrics['reference']}'s success count X out of {metrics['k']}")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8} if many else {"fontsize": 8}))
+
+
+def figure(out_dir: Path, name: str, draw, panels: int = 1) -> str:
+    """A figure of `panels` side-by-side axes, drawn by draw(axes), saved as out_dir/name."""
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), squeeze=False)
+    draw(list(axes[0]))
+    return _save(fig, out_dir, name)
 
 
 def plot_transitions(metrics: dict, out_dir: Path, name: str) -> str:
@@ -281,10 +289,13 @@ def plot_transitions(metrics: dict, out_dir: Path, name: str) -> str:
 
 def plot_figures(metrics: dict, out_dir: Path) -> list[str]:
     """pass@k curves, per-bin accuracy change bars, and one transition heatmap per compared model."""
-    others = [n for n in metrics["models"] if n != metrics["reference"]]
-    files = [plot_pass_at_k(metrics, out_dir)]
+    names, ref = list(metrics["models"]), metrics["reference"]
+    others = [n for n in names if n != ref]
+    files = [figure(out_dir, "pass_at_k.png", lambda ax: plot_pass_at_k(ax[0], metrics, names, "pass@k"))]
     if others:
-        files.append(plot_per_bin_change(metrics, out_dir, others))
+        files.append(figure(out_dir, "per_bin_change.png", lambda ax: plot_per_bin(
+            ax[0], metrics, others, change, "change in mean accuracy (points)",
+            f"Per-bin accuracy change relative to {ref}", scale=100)))
     return files + [plot_transitions(metrics, out_dir, name) for name in others]
 
 
@@ -292,7 +303,7 @@ def write_report(metrics: dict, out_dir: str | Path, figures: bool = True) -> li
     """metrics.json, report.md and (unless figures=False) the figures, in out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    atomic_write(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     figures = plot_figures(metrics, out_dir) if figures else []
-    (out_dir / "report.md").write_text(markdown_report(metrics, figures))
+    atomic_write(out_dir / "report.md", markdown_report(metrics, figures))
     return [out_dir / "metrics.json", out_dir / "report.md"] + [out_dir / f for f in figures]

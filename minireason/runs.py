@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -30,8 +31,10 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from .curves import draw_curves
+from .files import append_lines, atomic_write, named, read_text, sync_folder
 from .model import Transformer, default_template, load_pretrained, model_hints, read_config, resolve_model_dir
 from .sampler import SamplingParams, generate
 from .tasks import Problem, is_real_data, load_problems
@@ -48,17 +51,6 @@ BEFORE_AFTER_SEED = 20_000  # the final before/after comparison (the same draws 
 
 # ----------------------------------------------------------------------------------------------
 # Files
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write text to path via a temporary file that is fsynced, then renamed over it."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
@@ -79,10 +71,15 @@ def save_model_folder(model: Transformer, out: Path, source_dir: Path) -> Path:
     tmp = out.with_name(out.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"):
-        if (Path(source_dir) / name).is_file():
-            shutil.copy(Path(source_dir) / name, tmp / name)
+    try:
+        model.save_pretrained(tmp)
+        for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"):
+            if (Path(source_dir) / name).is_file():
+                shutil.copy(Path(source_dir) / name, tmp / name)
+        sync_folder(tmp)
+    except (OSError, SafetensorError) as e:  # e.g. a full disk: leave no half-written folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise named(e if isinstance(e, OSError) else OSError(errno.EIO, f"write failed ({e})"), tmp) from None
     _replace_dir(tmp, out)
     return out
 
@@ -92,11 +89,18 @@ def save_checkpoint(run_dir: Path, step: int, model: Transformer, opt: torch.opt
     """checkpoints/step-N: the model folder plus optimizer and RNG state. Older checkpoints beyond `keep` are
     removed only once the new one is complete, each renamed away first (so none is ever left half-deleted)."""
     ckpts = Path(run_dir) / "checkpoints"
+    for stale in ckpts.glob("step-*.deleting"):  # a rotation that a kill cut short
+        shutil.rmtree(stale)
     final = ckpts / f"step-{step:06d}"
     tmp = ckpts / f"step-{step:06d}.tmp"
-    save_model_folder(model, tmp, source_dir)
-    torch.save({"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
-    atomic_write(tmp / "trainer_state.json", json.dumps({"step": step}) + "\n")
+    try:
+        save_model_folder(model, tmp, source_dir)
+        torch.save({"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
+        atomic_write(tmp / "trainer_state.json", json.dumps({"step": step}) + "\n")
+        sync_folder(tmp)
+    except (OSError, RuntimeError) as e:  # torch reports a failed write (e.g. a full disk) as a RuntimeError
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise named(e if isinstance(e, OSError) else OSError(errno.EIO, f"write failed ({e})"), tmp) from None
     _replace_dir(tmp, final)
     for old in sorted(ckpts.glob("step-??????"))[:-keep]:
         trash = old.with_name(old.name + ".deleting")
@@ -138,7 +142,7 @@ class JsonlLog:
         self.path = Path(path)
         rows = []
         if resume_step is not None and self.path.exists():
-            lines = self.path.read_text().splitlines()
+            lines = read_text(self.path).splitlines()
             for n, line in enumerate(lines, start=1):
                 try:
                     rows.append(json.loads(line))
@@ -149,8 +153,7 @@ class JsonlLog:
         atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in rows if r.get("step", 0) <= (resume_step or 0)))
 
     def write(self, row: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_lines(self.path, [json.dumps(row)])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,7 +289,9 @@ def prepare_out(out: Path, overwrite: bool) -> None:
     """Make the run folder; refuse one that already holds a run unless --overwrite (which moves it aside)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any((out / n).exists() for n in ("config.json", "log.jsonl", "checkpoints", "final")):
+    log = out / "log.jsonl"
+    finished_work = any((out / n).exists() for n in ("checkpoints", "final")) or (log.is_file() and log.stat().st_size)
+    if out.is_dir() and finished_work:  # a folder of a run that stopped before its first step holds nothing to lose
         if not overwrite:
             raise ValueError(f"--out {out} already holds a run: continue it with --resume {out}, "
                              "or start afresh with --overwrite (the old run is moved aside, not deleted)")
@@ -334,7 +339,7 @@ def start_training(cfg: TrainConfig, model_name: str, ckpt: Path | None, oc: Opt
     model.gradient_checkpointing = cfg.grad_checkpointing
     optimizer = build_optimizer(model, oc)
     start = load_trainer_state(ckpt, optimizer) if ckpt else 0
-    return run, model, optimizer, start, JsonlLog(run.out / "log.jsonl", resume_step=start if ckpt else None)
+    return run, model, optimizer, start, JsonlLog(run.out / "log.jsonl", resume_step=start)
 
 
 def load_questions(spec: str, grader: Grader, limit: int | None = None) -> list[Problem]:

@@ -1,29 +1,38 @@
-"""Batched, KV-cached sampling: many samples of many prompts, with per-token log-probs.
+"""Batched, KV-cached sampling with continuous batching: many samples of many prompts, with per-token log-probs.
 
-How one call of `generate` runs:
-1. Prompts are sorted by length and packed into chunks so that rows x (prompt + max_new_tokens)
-   stays under `max_batch_tokens` (bounded memory for n=256 over hundreds of questions). A prompt
-   whose n samples do not fit in one chunk is split over several.
-2. Per chunk, the distinct prompts are left-padded and run once (prefill) into a preallocated
-   `KVCache`, which is then copied to the n rows of each prompt (`repeat_interleave`).
-3. Decode: one token per row per step. The new key/value is written into its slot of the cache
-   (no concatenation). Rows that emitted EOS (or a stop string) are dropped from the batch once half
-   of the rows are done, so finished rows stop costing work.
+The scheduler. A fixed number of rows R decode together, one token per row per step, each against its
+own slots of one preallocated `KVCache` (R rows x S slots, S = longest prompt + max_new_tokens, and R
+as many as `max_batch_tokens` allows). Every sample waits in a queue, in prompt order. Then:
 
-Sampling: logits / T, keep the top-k, then the smallest set of tokens whose probability mass
-reaches top-p, renormalise, draw. T = 0 is greedy. Each sampled token also gets its log-prob under
-the model's own distribution, log softmax(logits)[token] at temperature 1 with no filtering, which
-is what a full forward pass over the finished sequence gives (GRPO's pi_old).
+1. Admit: the free rows take the next waiting samples. The distinct prompts among them are run once
+   (prefill) into a small cache, which is copied to each of their sample rows; a prompt sits at slots
+   [0, len), and its first token is drawn from the prefill's last logits.
+2. Decode: every row feeds its last token at slot = position = len + tokens so far, and draws the next
+   one. A row whose token is an EOS, or that reached max_new_tokens, is done; it idles until harvested.
+3. Harvest: done rows become `Sample`s and are free again; go to 1 while samples wait.
 
-On CUDA the decode step runs in bf16 (the caller picks the dtype) and, by default, is captured once
-per chunk as a CUDA graph with static shapes (full-length cache, mask over all slots), replayed each
-step; this removes the per-kernel launch overhead that dominates small-batch decoding. On the CPU
-everything stays eager and attends only over the slots written so far.
+So the batch stays full until the queue runs dry: a row that ends early takes new work instead of
+decoding padding until the longest row of its batch ends. With `continuous=False` a new batch is
+admitted only when every row is done (static batching, the baseline `benchmarks/sampler.py` times).
+Attention reads only the first L slots, L the longest row's length (rounded up to `ATTEND_BUCKET` on CUDA).
+
+Sampling: top-k on the raw logits, then temperature and the top-p nucleus on the k candidates,
+renormalise, draw. T = 0 is greedy. The draw is an inverse-CDF lookup of one uniform number that is a
+hash of (seed, sample number, token number), so a sample does not depend on which row, batch or
+`max_batch_tokens` it ran in (only, rarely, through the last bits of float maths that batch shapes can
+change), and the step needs no random-generator state. Each token also gets its log-prob under the
+model's own distribution, log softmax(logits)[token] at temperature 1 with no filtering (one logsumexp):
+what a full forward pass over the finished sequence gives, GRPO's pi_old.
+
+On CUDA the decode step (forward, token choice and bookkeeping) is captured as a CUDA graph, one per
+attended length L, and replayed; the host looks at the rows only every `CHECK_EVERY_CUDA` steps, since
+reading a GPU value waits for the GPU. On the CPU everything runs eagerly and checks every step.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -33,6 +42,9 @@ from tqdm.auto import tqdm
 from .model import Transformer
 from .tokenizer import Tokenizer
 
+ATTEND_BUCKET = 128  # with CUDA graphs, attended slots round up to a multiple of this: few graphs, little waste
+CHECK_EVERY_CUDA = 8  # decode steps between two looks at the rows on CUDA (a done row idles at most this long)
+
 
 @dataclass
 class SamplingParams:
@@ -41,10 +53,10 @@ class SamplingParams:
     top_k: int = 50  # 0 = off
     top_p: float = 1.0  # 1.0 = off
     max_new_tokens: int = 512
-    stop_strings: tuple[str, ...] = ()  # stop a row once its text contains one (kept in the text)
     seed: int = 0
-    max_batch_tokens: int = 1 << 17  # rows x (prompt + max_new_tokens) per chunk
+    max_batch_tokens: int = 1 << 17  # rows x (longest prompt + max_new_tokens): bounds the KV cache
     cuda_graph: bool = True  # capture the decode step on CUDA
+    continuous: bool = True  # False: static batching (the next batch starts when every row is done)
 
     def __post_init__(self):
         if self.n < 1 or self.max_new_tokens < 1:
@@ -59,21 +71,21 @@ class Sample:
     token_ids: list[int]  # generated tokens, the EOS token included when finish_reason == "eos"
     text: str  # decoded generated text, special tokens dropped
     logprobs: list[float]  # log pi(token) under the model (T=1, unfiltered), one per token_ids entry
-    finish_reason: str  # "eos", "stop" (a stop string) or "length"
+    finish_reason: str  # "eos" or "length"
     prompt_ids: list[int] = field(default_factory=list, repr=False)
 
 
 class KVCache:
     """Keys and values of every layer in one preallocated tensor each: (layers, rows, kv_heads, slots, head_dim).
 
-    The caller sets `write_slots` (a LongTensor of the slots this forward writes) and `attend_len`
-    (how many slots attention reads; None = all, the static-shape mode) before each forward.
+    Before each forward the caller sets `write_slots` (rows, T), the slot each of the T new tokens of
+    each row is written to, and `attend_len`, how many slots attention reads (the first ones).
     """
 
     def __init__(self, k: torch.Tensor, v: torch.Tensor):
         self.k, self.v = k, v
         self.write_slots: torch.Tensor | None = None
-        self.attend_len: int | None = None
+        self.attend_len = k.shape[3]
 
     @staticmethod
     def empty(model: Transformer, rows: int, slots: int) -> "KVCache":
@@ -81,20 +93,16 @@ class KVCache:
         shape = (cfg.num_hidden_layers, rows, cfg.num_key_value_heads, slots, cfg.head_dim)
         # under autocast (fp32 weights, bf16 compute) the keys and values come out in the autocast dtype
         dtype = torch.get_autocast_dtype(p.device.type) if torch.is_autocast_enabled(p.device.type) else p.dtype
-        return KVCache(
-            torch.zeros(shape, dtype=dtype, device=p.device), torch.zeros(shape, dtype=dtype, device=p.device)
-        )
+        k, v = (torch.zeros(shape, dtype=dtype, device=p.device) for _ in range(2))
+        return KVCache(k, v)
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write k, v (rows, kv_heads, T, head_dim) at `write_slots`; return the first `attend_len` slots."""
+        where = self.write_slots[:, None, :, None].expand_as(k)  # (rows, kv_heads, T, head_dim)
         # .to: under autocast the projections are bf16 but RoPE (fp32 cos/sin) returns fp32 keys
-        self.k[layer].index_copy_(2, self.write_slots, k.to(self.k.dtype))
-        self.v[layer].index_copy_(2, self.write_slots, v.to(self.v.dtype))
-        n = self.attend_len or self.k.shape[3]
-        return self.k[layer, :, :, :n], self.v[layer, :, :, :n]
-
-    def select_rows(self, rows: torch.Tensor) -> "KVCache":
-        """Rows `rows` of this cache (repeat a row index to copy it, leave one out to drop it)."""
-        return KVCache(self.k.index_select(1, rows), self.v.index_select(1, rows))
+        self.k[layer].scatter_(2, where, k.to(self.k.dtype))
+        self.v[layer].scatter_(2, where, v.to(self.v.dtype))
+        return self.k[layer, :, :, : self.attend_len], self.v[layer, :, :, : self.attend_len]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -118,44 +126,86 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: f
     return logits
 
 
-def sample_tokens(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> torch.Tensor:
-    """One token per row from (rows, vocab) logits."""
+def select_tokens(logits: torch.Tensor, params: SamplingParams,
+                  uniform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One token per row from (rows, vocab) logits, given one uniform number in [0, 1) per row; and its log-prob.
+
+    Top-k runs on the raw logits (temperature does not change the order); temperature and top-p then
+    touch only the k candidates. The token is the first candidate whose cumulative probability passes
+    u * total, so a filtered-out candidate (probability 0) is never drawn.
+    """
+    logits = logits.float()  # (rows, vocab)
     if params.temperature == 0:
-        return logits.argmax(-1)
-    probs = filter_logits(logits, params.temperature, params.top_k, params.top_p).softmax(-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        tokens = logits.argmax(-1)
+    else:
+        k = params.top_k if 0 < params.top_k < logits.shape[-1] else logits.shape[-1]
+        top_logits, top_ids = torch.topk(logits, k, dim=-1)  # (rows, k), sorted descending
+        probs = filter_logits(top_logits, params.temperature, 0, params.top_p).softmax(-1)
+        cdf = probs.cumsum(-1)  # (rows, k)
+        pick = (cdf < uniform[:, None] * cdf[:, -1:]).sum(-1, keepdim=True).clamp(max=k - 1)  # (rows, 1)
+        tokens = top_ids.gather(-1, pick).squeeze(-1)
+    logprobs = logits.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(logits, -1)
+    return tokens, logprobs
+
+
+def sample_tokens(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> torch.Tensor:
+    """One token per row from (rows, vocab) logits, drawing the uniform numbers from `generator`."""
+    uniform = torch.rand(logits.shape[0], generator=generator, device=logits.device)
+    return select_tokens(logits, params, uniform)[0]
+
+
+def hashed_uniform(seed: int, sample_ids: torch.Tensor, token_index: torch.Tensor) -> torch.Tensor:
+    """A uniform number in [0, 1) for each (seed, sample, token) triple: a counter-based generator.
+
+    Three rounds of xor-shift-multiply over 32-bit words (the multipliers stay below 2^31, so int64
+    products never overflow) mix the three counters; the top 24 bits make the float.
+    """
+    mask = 0xFFFFFFFF
+    x = (sample_ids * 0x9E3779B1 + token_index * 0x7FEB352D + ((seed * 0x2C1B3C6D + 0x165667B1) & mask)) & mask
+    for multiplier in (0x7FEB352D, 0x446F3A4B, 0x2545F491):
+        x = ((x ^ (x >> 16)) * multiplier) & mask
+    x = x ^ (x >> 16)
+    return (x >> 8).float() / float(1 << 24)
+
+
+# ----------------------------------------------------------------------------------------------
+# The rows: every per-row tensor of the decode loop, on the model's device
+
+
+@dataclass
+class Rows:
+    tokens: torch.Tensor  # (R,) the last drawn token, fed at the next step
+    positions: torch.Tensor  # (R,) that token's position, which is also its cache slot
+    steps: torch.Tensor  # (R,) tokens generated so far
+    done: torch.Tensor  # (R,) no more tokens (EOS, max_new_tokens, or no sample at all)
+    sample_ids: torch.Tensor  # (R,) prompt index * n + sample number: what the uniform numbers are keyed on
+    key_real: torch.Tensor  # (R, S) slots that hold this row's tokens
+    out_tokens: torch.Tensor  # (R, max_new + 1) generated tokens; the last column takes done rows' writes
+    out_logprobs: torch.Tensor  # (R, max_new + 1)
+
+    @staticmethod
+    def empty(R: int, S: int, max_new: int, device: torch.device) -> "Rows":
+        long = dict(dtype=torch.long, device=device)
+        return Rows(torch.zeros(R, **long), torch.zeros(R, **long), torch.zeros(R, **long),
+                    torch.ones(R, dtype=torch.bool, device=device), torch.zeros(R, **long),
+                    torch.zeros(R, S, dtype=torch.bool, device=device), torch.zeros(R, max_new + 1, **long),
+                    torch.zeros(R, max_new + 1, device=device))
+
+    def record(self, which: torch.Tensor, tokens: torch.Tensor, logprobs: torch.Tensor, eos: torch.Tensor,
+               max_new: int) -> None:
+        """Rows `which` drew `tokens`: store them (done rows write to a spare column) and mark rows that end."""
+        steps, live = self.steps[which], ~self.done[which]
+        self.out_tokens[which, steps] = tokens
+        self.out_logprobs[which, steps] = logprobs
+        steps = steps + live.long()
+        is_eos = (tokens[:, None] == eos[None, :]).any(-1)
+        self.steps[which] = steps
+        self.done[which] = ~live | is_eos | (steps == max_new)
+        self.tokens[which] = tokens
 
 
 # ----------------------------------------------------------------------------------------------
 # Generation
-
-
-def _chunks(lengths: list[int], n: int, max_new: int, max_batch_tokens: int) -> list[list[tuple[int, int]]]:
-    """Pack (prompt index, number of samples) pieces into chunks under the token budget, shortest prompts first."""
-    chunks: list[list[tuple[int, int]]] = []
-    current: list[tuple[int, int]] = []
-    used_rows, longest = 0, 0
-    for i in sorted(range(len(lengths)), key=lambda j: lengths[j]):
-        left = n
-        while left:
-            row_tokens = max(longest, lengths[i]) + max_new
-            free = max_batch_tokens // row_tokens - used_rows
-            if free <= 0 and current:
-                chunks.append(current)
-                current, used_rows, longest = [], 0, 0
-                continue
-            take = min(left, max(free, 1))
-            current.append((i, take))
-            used_rows, longest, left = used_rows + take, max(longest, lengths[i]), left - take
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _stopped_by_string(tokenizer: Tokenizer, ids: list[int], stop_strings: Sequence[str]) -> bool:
-    window = max(len(s) for s in stop_strings) + 8  # tokens: enough to hold any stop string
-    tail = tokenizer.decode(ids[-window:], skip_special_tokens=False)
-    return any(s in tail for s in stop_strings)
 
 
 @torch.no_grad()
@@ -168,154 +218,180 @@ def generate(
 ) -> list[Sample]:
     """`params.n` samples for each prompt (text, already templated, or token ids), ordered by prompt then sample."""
     prompt_ids = [tokenizer.encode(p) if isinstance(p, str) else list(p) for p in prompts]
-    for i, ids in enumerate(prompt_ids):
-        if not ids:
-            raise ValueError(f"prompt {i} is empty")
-    device = next(model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(params.seed)
-    eos = torch.tensor(tokenizer.eos_ids, device=device)
-    chunks = _chunks([len(p) for p in prompt_ids], params.n, params.max_new_tokens, params.max_batch_tokens)
+    check_prompt_lengths(model, prompt_ids, params.max_new_tokens)
     was_training = model.training
     model.eval()
-    results: dict[int, list[Sample]] = {i: [] for i in range(len(prompt_ids))}
     bar = tqdm(total=len(prompt_ids) * params.n, desc="sampling", unit="sample", disable=not progress, leave=False)
     try:
-        for chunk in chunks:
-            for s in _generate_chunk(model, tokenizer, prompt_ids, chunk, params, gen, eos):
-                results[s.prompt_index].append(s)
-            bar.update(sum(count for _, count in chunk))
+        samples = _Scheduler(model, tokenizer, prompt_ids, params).run(bar)
     finally:
         bar.close()
         model.train(was_training)
-    return [s for i in range(len(prompt_ids)) for s in results[i]]
+    return [sample for _, sample in sorted(samples, key=lambda pair: pair[0])]
 
 
-def _generate_chunk(model, tokenizer, prompt_ids, chunk, params, gen, eos) -> list[Sample]:
-    device = eos.device
-    distinct = [i for i, _ in chunk]
-    P = max(len(prompt_ids[i]) for i in distinct)
-    slots = P + params.max_new_tokens
-    # Prefill the distinct prompts once, left-padded: slot P-1 is every prompt's last token.
-    ids = torch.full((len(distinct), P), tokenizer.pad_id, dtype=torch.long, device=device)
-    prompt_mask = torch.zeros(len(distinct), P, dtype=torch.bool, device=device)
-    for r, i in enumerate(distinct):
-        ids[r, P - len(prompt_ids[i]):] = torch.tensor(prompt_ids[i], device=device)
-        prompt_mask[r, P - len(prompt_ids[i]):] = True
-    cache = KVCache.empty(model, len(distinct), slots)
-    cache.write_slots, cache.attend_len = torch.arange(P, device=device), P
-    logits = model(ids, attention_mask=prompt_mask, kv_cache=cache)[:, -1].float()
-    # Copy each prompt's cache and last logits to its sample rows.
-    counts = torch.tensor([c for _, c in chunk], device=device)
-    row_of = torch.arange(len(distinct), device=device).repeat_interleave(counts)
-    cache, logits = cache.select_rows(row_of), logits[row_of]
-    key_mask = torch.zeros(len(row_of), slots, dtype=torch.bool, device=device)
-    key_mask[:, :P] = prompt_mask[row_of]
-    positions = prompt_mask[row_of].sum(-1, keepdim=True)  # position of the first generated token
-    R = len(row_of)
+def check_prompt_lengths(model: Transformer, prompt_ids: list[list[int]], max_new_tokens: int) -> None:
+    """Refuse an empty prompt, or one that with max_new_tokens would run past the model's context."""
+    context = model.config.max_position_embeddings
+    for i, ids in enumerate(prompt_ids):
+        if not ids:
+            raise ValueError(f"prompt {i} is empty")
+        if len(ids) + max_new_tokens > context:
+            raise ValueError(f"prompt {i} has {len(ids)} tokens; with max_new_tokens={max_new_tokens} it needs "
+                             f"{len(ids) + max_new_tokens} positions, more than the model's context of {context}")
 
-    out_tokens = torch.zeros(R, params.max_new_tokens, dtype=torch.long, device=device)
-    out_logprobs = torch.zeros(R, params.max_new_tokens, device=device)
-    lengths = torch.zeros(R, dtype=torch.long, device=device)
-    hit_eos = torch.zeros(R, dtype=torch.bool, device=device)
-    hit_stop = [False] * R
-    batch_rows = torch.arange(R, device=device)  # which output row each batch row fills
-    finished = torch.zeros(R, dtype=torch.bool, device=device)
-    decoder = _Decoder(model, cache, key_mask, use_graph=params.cuda_graph and device.type == "cuda")
-    # Reading a GPU value on the host waits for the GPU, so on CUDA "is every row done?" is asked only
-    # every 8 steps and the host queues the steps in between (a done row's extra tokens are never kept).
-    check_every = 1 if device.type == "cpu" else 8
 
-    for t in range(params.max_new_tokens):
-        tokens = sample_tokens(logits, params, gen)
-        logprobs = torch.log_softmax(logits, -1).gather(-1, tokens[:, None]).squeeze(-1)
-        # Rows still running record this token; finished rows keep their outputs (no host sync here).
-        live = ~finished
-        out_tokens[batch_rows, t] = tokens
-        out_logprobs[batch_rows, t] = logprobs
-        lengths[batch_rows] = torch.where(live, t + 1, lengths[batch_rows])
-        ended = live & torch.isin(tokens, eos)
-        hit_eos[batch_rows] |= ended
-        if params.stop_strings:
-            for b in (live & ~ended).nonzero().flatten().tolist():
-                row = int(batch_rows[b])
-                if _stopped_by_string(tokenizer, out_tokens[row, : t + 1].tolist(), params.stop_strings):
-                    hit_stop[row], ended[b] = True, True
-        finished |= ended
-        if t == params.max_new_tokens - 1 or ((t + 1) % check_every == 0 and bool(finished.all())):
-            break
-        if decoder.can_compact and int((~finished).sum()) <= len(finished) // 2:
-            # Most rows are done: drop them from the cache so they stop costing work.
-            keep = (~finished).nonzero().flatten()
-            batch_rows, tokens, positions, finished = batch_rows[keep], tokens[keep], positions[keep], finished[keep]
-            decoder.compact(keep)
-        logits = decoder.step(tokens, positions + t, slot=P + t)
-    del cache
-    samples = []
-    lengths, hit_eos, rows_prompt = lengths.tolist(), hit_eos.tolist(), row_of.tolist()
-    out_tokens, out_logprobs = out_tokens.tolist(), out_logprobs.tolist()
-    for r in range(R):
-        n = lengths[r]
-        toks = out_tokens[r][:n]
-        samples.append(Sample(
-            prompt_index=distinct[rows_prompt[r]], token_ids=toks,
-            text=tokenizer.decode(toks), logprobs=out_logprobs[r][:n],
-            finish_reason="eos" if hit_eos[r] else "stop" if hit_stop[r] else "length",
-            prompt_ids=prompt_ids[distinct[rows_prompt[r]]],
-        ))
-    return samples
+class _Scheduler:
+    """The admit / decode / harvest loop of the module docstring, for one call of `generate`."""
+
+    def __init__(self, model: Transformer, tokenizer: Tokenizer, prompt_ids: list[list[int]], params: SamplingParams):
+        self.model, self.tokenizer, self.prompt_ids, self.params = model, tokenizer, prompt_ids, params
+        self.device = next(model.parameters()).device
+        self.eos = torch.tensor(tokenizer.eos_ids, device=self.device)
+        self.S = max(len(p) for p in prompt_ids) + params.max_new_tokens  # slots per row
+        n_samples = len(prompt_ids) * params.n
+        R = max(1, min(n_samples, params.max_batch_tokens // self.S))
+        self.waiting = deque(range(n_samples))  # sample numbers: prompt index * n + sample index
+        self.occupant: list[int | None] = [None] * R  # the sample number each row holds
+        self.lengths = [0] * R  # host copy of each row's position (the next slot it writes)
+        self.rows = Rows.empty(R, self.S, params.max_new_tokens, self.device)
+        self.cache = KVCache.empty(model, R, self.S)
+        self.decoder = _Decoder(self, use_graph=params.cuda_graph and self.device.type == "cuda")
+        self.check_every = 1 if self.device.type == "cpu" else CHECK_EVERY_CUDA
+
+    def run(self, bar) -> list[tuple[int, Sample]]:
+        finished: list[tuple[int, Sample]] = []
+        while True:
+            harvested = self.harvest()
+            finished += harvested
+            bar.update(len(harvested))
+            if (self.params.continuous or all(o is None for o in self.occupant)) and self.admit():
+                continue  # harvest at once the samples whose first token already ended them
+            if all(o is None for o in self.occupant):
+                return finished
+            for _ in range(self.check_every):
+                self.decoder.step(self.attend_len())
+                self.lengths = [min(n + 1, self.S - 1) for n in self.lengths]
+
+    def attend_len(self) -> int:
+        """Slots the next step reads: the longest row's, this step's slot included; rounded up for CUDA graphs."""
+        longest = max(self.lengths) + 1
+        bucket = ATTEND_BUCKET if self.decoder.use_graph else 1
+        return min(self.S, -(-longest // bucket) * bucket)
+
+    def admit(self) -> int:
+        """Free rows take the next waiting samples: prefill their distinct prompts, draw each first token."""
+        free = [r for r, o in enumerate(self.occupant) if o is None][: len(self.waiting)]
+        if not free:
+            return 0
+        sample_ids = [self.waiting.popleft() for _ in free]
+        distinct = sorted({s // self.params.n for s in sample_ids})
+        logits, lengths = self.prefill(free, distinct, [distinct.index(s // self.params.n) for s in sample_ids])
+        which = torch.tensor(free, device=self.device)
+        rows = self.rows
+        rows.sample_ids[which] = torch.tensor(sample_ids, device=self.device)
+        rows.steps[which], rows.done[which] = 0, False
+        rows.positions[which] = lengths
+        uniform = hashed_uniform(self.params.seed, rows.sample_ids[which], rows.steps[which])
+        tokens, logprobs = select_tokens(logits, self.params, uniform)
+        rows.record(which, tokens, logprobs, self.eos, self.params.max_new_tokens)
+        for r, s, n in zip(free, sample_ids, lengths.tolist()):
+            self.occupant[r], self.lengths[r] = s, n
+        return len(free)
+
+    def prefill(self, free: list[int], distinct: list[int], prompt_of_row: list[int]):
+        """Run the distinct prompts once and copy their keys/values to the rows `free`; each row's last logits
+        (rows, vocab) and prompt length (rows,)."""
+        P = max(len(self.prompt_ids[i]) for i in distinct)
+        ids = torch.full((len(distinct), P), self.tokenizer.pad_id, dtype=torch.long, device=self.device)
+        real = torch.zeros(len(distinct), P, dtype=torch.bool, device=self.device)
+        for j, i in enumerate(distinct):  # prompts at slots [0, len), padding after (never seen by real tokens)
+            ids[j, : len(self.prompt_ids[i])] = torch.tensor(self.prompt_ids[i], device=self.device)
+            real[j, : len(self.prompt_ids[i])] = True
+        small = KVCache.empty(self.model, len(distinct), P)
+        small.write_slots = torch.arange(P, device=self.device).expand(len(distinct), P)
+        hidden = self.model.hidden_states(ids, attention_mask=real, kv_cache=small)  # (distinct, P, hidden)
+        lengths = real.sum(-1)  # (distinct,)
+        last = self.model.lm_head(hidden[torch.arange(len(distinct), device=self.device), lengths - 1])  # (distinct, V)
+        row_of = torch.tensor(prompt_of_row, device=self.device)  # (free,) which prompt each row takes
+        which = torch.tensor(free, device=self.device)
+        self.cache.k[:, which, :, :P] = small.k[:, row_of]
+        self.cache.v[:, which, :, :P] = small.v[:, row_of]
+        self.rows.key_real[which] = False
+        self.rows.key_real[which, :P] = real[row_of]
+        return last[row_of], lengths[row_of]
+
+    def harvest(self) -> list[tuple[int, Sample]]:
+        """Turn the done rows into Samples (keyed by sample number) and free them."""
+        done = self.rows.done.tolist()
+        ready = [r for r, o in enumerate(self.occupant) if o is not None and done[r]]
+        if not ready:
+            return []
+        which = torch.tensor(ready, device=self.device)
+        steps = self.rows.steps[which].tolist()
+        tokens, logprobs = self.rows.out_tokens[which].tolist(), self.rows.out_logprobs[which].tolist()
+        eos, out = set(self.tokenizer.eos_ids), []
+        for j, r in enumerate(ready):
+            s, n = self.occupant[r], steps[j]
+            ids = tokens[j][:n]
+            prompt_index = s // self.params.n
+            out.append((s, Sample(prompt_index=prompt_index, token_ids=ids, text=self.tokenizer.decode(ids),
+                                  logprobs=logprobs[j][:n], finish_reason="eos" if ids[-1] in eos else "length",
+                                  prompt_ids=self.prompt_ids[prompt_index])))
+            self.occupant[r] = None
+        return out
 
 
 class _Decoder:
-    """Runs one decode step (one token per row) against the cache; on CUDA, through a captured graph."""
+    """One decode step for every row (feed, draw, record); on CUDA, through one captured graph per attended length."""
 
-    def __init__(self, model: Transformer, cache: KVCache, key_mask: torch.Tensor, use_graph: bool):
-        self.model, self.cache, self.key_mask = model, cache, key_mask
-        self.use_graph, self.graph = use_graph, None
+    def __init__(self, scheduler: _Scheduler, use_graph: bool):
+        self.s, self.use_graph = scheduler, use_graph
+        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self.pool = None
+
+    def run_step(self, attend_len: int) -> None:
+        s, rows = self.s, self.s.rows
+        rows.key_real.scatter_(1, rows.positions[:, None], True)
+        s.cache.write_slots, s.cache.attend_len = rows.positions[:, None], attend_len
+        keys = rows.key_real[:, :attend_len]  # (R, L)
+        logits = s.model(rows.tokens[:, None], rows.positions[:, None], attention_mask=keys, kv_cache=s.cache)
+        logits = logits[:, -1]  # (R, vocab)
+        uniform = hashed_uniform(s.params.seed, rows.sample_ids, rows.steps)
+        tokens, logprobs = select_tokens(logits, s.params, uniform)
+        rows.positions.add_(1).clamp_(max=s.S - 1)  # a done row keeps writing its last slot until harvested
+        rows.record(self.all_rows, tokens, logprobs, s.eos, s.params.max_new_tokens)
 
     @property
-    def can_compact(self) -> bool:
-        return not self.use_graph  # a graph is captured for fixed shapes
+    def all_rows(self) -> torch.Tensor:
+        return torch.arange(len(self.s.occupant), device=self.s.device)
 
-    def compact(self, keep: torch.Tensor) -> None:
-        self.cache, self.key_mask = self.cache.select_rows(keep), self.key_mask[keep]
-
-    def step(self, tokens: torch.Tensor, positions: torch.Tensor, slot: int) -> torch.Tensor:
-        """Feed token (rows,) at cache slot `slot` and RoPE position `positions` (rows, 1); next-token logits."""
-        self.key_mask[:, slot] = True
+    def step(self, attend_len: int) -> None:
         if not self.use_graph:
-            self.cache.write_slots = torch.tensor([slot], device=tokens.device)
-            self.cache.attend_len = slot + 1
-            mask = self.key_mask[:, None, None, : slot + 1]
-            return self.model(tokens[:, None], positions, attention_mask=mask, kv_cache=self.cache)[:, -1].float()
-        if self.graph is None:
+            return self.run_step(attend_len)
+        if attend_len not in self.graphs:
             try:
-                self._capture(tokens, positions, slot)
+                self.capture(attend_len)
             except Exception as e:  # an unsupported op or driver: stay correct, only slower
                 warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); decoding eagerly")
                 self.use_graph = False
-                return self.step(tokens, positions, slot)
-        self.static_tokens.copy_(tokens[:, None])
-        self.static_positions.copy_(positions)
-        self.cache.write_slots.fill_(slot)
-        self.graph.replay()
-        return self.static_logits[:, -1].float()
+                return self.run_step(attend_len)
+        self.graphs[attend_len].replay()
 
-    def _capture(self, tokens, positions, slot):
-        # Static shapes: attention reads every slot, and the mask (a view of key_mask) hides unwritten ones.
-        self.static_tokens, self.static_positions = tokens[:, None].clone(), positions.clone()
-        self.cache.write_slots = torch.tensor([slot], device=tokens.device)
-        self.cache.attend_len = None
-        mask = self.key_mask[:, None, None, :]
-
-        def run():
-            return self.model(self.static_tokens, self.static_positions, attention_mask=mask, kv_cache=self.cache)
-
+    def capture(self, attend_len: int) -> None:
+        # Warm up on a side stream without changing the rows: a replay must start from the same state.
+        saved = [t.clone() for t in vars(self.s.rows).values()]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm-up writes this step's own slot, which the replay rewrites
-            run()
+        with torch.cuda.stream(side):
+            self.run_step(attend_len)
         torch.cuda.current_stream().wait_stream(side)
+        for t, old in zip(vars(self.s.rows).values(), saved):
+            t.copy_(old)
+        self.pool = self.pool or torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self.static_logits = run()
-        self.graph = graph
+        with torch.cuda.graph(graph, pool=self.pool):
+            self.run_step(attend_len)
+        for t, old in zip(vars(self.s.rows).values(), saved):  # capture does not run the step; the replay will
+            t.copy_(old)
+        self.graphs[attend_len] = graph

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from .collect import QuestionRecord
+from .files import atomic_write
 from .model import Transformer
 from .tasks import read_jsonl_objects
 from .training import NonFiniteError, OptimConfig, completion_batch, optimizer_step, token_logprobs
@@ -128,13 +129,7 @@ def drop_traces_stating(examples: list[Example], facts: set[str]) -> list[Exampl
 
 def save_examples(examples: list[Example], path: str | os.PathLike) -> None:
     """Write the kept pairs as JSONL, atomically (a temporary file renamed when complete)."""
-    tmp = Path(str(path) + ".tmp")
-    with open(tmp, "w") as f:
-        for e in examples:
-            f.write(json.dumps(e.__dict__) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    atomic_write(path, (json.dumps(e.__dict__) + "\n" for e in examples))
 
 
 def load_examples(path: str | os.PathLike) -> list[Example]:

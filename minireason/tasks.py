@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from .files import atomic_write, read_text
+
 LEVELS = ("add2", "add3", "mul2x1", "mul3x1", "mul2x2", "mul3x2")
 _OPERANDS = {  # level: (first operand range, second operand range, operator)
     "add2": ((10, 99), (10, 99), "+"),
@@ -138,9 +140,8 @@ def load_problems(spec: str) -> list[Problem]:
 
 
 def save_jsonl(problems: list[Problem], path: str | os.PathLike) -> None:
-    with open(path, "w") as f:
-        for p in problems:
-            f.write(json.dumps({k: v for k, v in asdict(p).items() if v is not None and v != []}) + "\n")
+    atomic_write(path, (json.dumps({k: v for k, v in asdict(p).items() if v is not None and v != []}) + "\n"
+                        for p in problems))
 
 
 def read_jsonl_objects(path: str | os.PathLike, what: str):
@@ -149,18 +150,17 @@ def read_jsonl_objects(path: str | os.PathLike, what: str):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such {what}")
-    with open(path) as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            yield where, row
+    for n, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        yield where, row
 
 
 def load_jsonl(path: str | os.PathLike) -> list[Problem]:

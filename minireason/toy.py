@@ -43,7 +43,7 @@ from tokenizers import decoders, models, pre_tokenizers
 from tqdm.auto import tqdm
 
 from .metrics import bin_counts, default_bins
-from .model import TOY_MODELS_DIR, ModelConfig, build_model
+from .model import TOY_MODELS_DIR, ModelConfig, ModelLoadError, build_model, model_hints, resolve_model_dir
 from .sft import sft_step
 from .tasks import LEVELS, TRAIN_LEVEL_WEIGHTS, Problem, make_problem, toy_split
 from .training import OptimConfig, build_optimizer
@@ -90,6 +90,17 @@ class Tutor:
     def clean() -> "Tutor":
         """The teacher's tutor: no slips, no gaps, every fact known."""
         return Tutor(slip=0, hard_slip=0, carry_slip=0, final_slip=0, partial_facts=(), gap_facts=())
+
+    @staticmethod
+    def from_model(model: str) -> "Tutor":
+        """The tutor a toy model imitated, as its folder's config.json records it (a model name or folder)."""
+        folder = resolve_model_dir(model)
+        stored = model_hints(folder).get("tutor")
+        if not isinstance(stored, dict):
+            raise ModelLoadError(f"{folder}/config.json: no minireason.tutor (is it a toy model?)")
+        stored = {**stored, "partial_facts": tuple(map(tuple, stored.get("partial_facts", ()))),
+                  "gap_facts": tuple(stored.get("gap_facts", ()))}
+        return Tutor(**stored)
 
     def __post_init__(self):
         self._partial_ok = dict(self.partial_facts)

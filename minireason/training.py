@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from .model import Transformer
 
@@ -43,16 +43,38 @@ def completion_batch(prompts: list[list[int]], completions: list[list[int]], pad
     return ids, mask, old
 
 
-def token_logprobs(model: Transformer, ids: torch.Tensor, with_entropy: bool = False):
+LOGPROB_CHUNK_TOKENS = 1024  # tokens whose full-vocabulary logits exist at once in `token_logprobs`
+
+
+def token_logprobs(model: Transformer, ids: torch.Tensor, with_entropy: bool = False,
+                   chunk_tokens: int = LOGPROB_CHUNK_TOKENS):
     """log pi(ids[:, t+1] | ids[:, :t+1]) for every position: (B, T-1), in fp32. With with_entropy, also
-    the policy's entropy H_t = -sum_v pi(v) log pi(v) at each position (no grad; for logging)."""
-    logits = model(ids[:, :-1]).float()  # (B, T-1, vocab)
+    the policy's entropy H_t = -sum_v pi(v) log pi(v) at each position (no grad; for logging).
+
+    The fp32 logits over a large vocabulary are the biggest tensor of training (4 bytes x 152k per token
+    for Qwen), so they are made `chunk_tokens` positions at a time from the final hidden states, and each
+    chunk is recomputed in the backward pass (activation checkpointing) instead of being kept.
+    """
+    hidden = model.hidden_states(ids[:, :-1])  # (B, T-1, hidden)
+    targets = ids[:, 1:]  # (B, T-1)
+    pieces = [
+        checkpoint(_chunk_logprobs, model.lm_head, h, t, with_entropy, use_reentrant=False)
+        if torch.is_grad_enabled() else _chunk_logprobs(model.lm_head, h, t, with_entropy)
+        for h, t in zip(hidden.flatten(0, 1).split(chunk_tokens), targets.flatten().split(chunk_tokens))
+    ]
+    logp = torch.cat([p[0] for p in pieces]).view_as(targets)
+    return (logp, torch.cat([p[1] for p in pieces]).view_as(targets)) if with_entropy else logp
+
+
+def _chunk_logprobs(lm_head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor, with_entropy: bool):
+    """(N, hidden) states and (N,) targets -> log pi(target) (N,), and the entropy (N,) without grad (or None)."""
+    logits = lm_head(hidden).float()  # (N, vocab)
+    log_z = torch.logsumexp(logits, -1)  # (N,)
+    logp = logits.gather(-1, targets[:, None]).squeeze(-1) - log_z
     if not with_entropy:
-        return -F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
-    logp_all = torch.log_softmax(logits, -1)
-    logp = logp_all.gather(-1, ids[:, 1:, None]).squeeze(-1)
+        return logp, None
     with torch.no_grad():
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        entropy = log_z - (logits.softmax(-1) * logits).sum(-1)  # H = log Z - E_pi[logit]
     return logp, entropy
 
 

@@ -78,7 +78,7 @@ def test_bad_files(tmp_path):
     with pytest.raises(ValueError, match=r"bad\.jsonl:2: not valid JSON"):
         convert("math", bad)
     bad.write_bytes(b'{"problem": "\xff"}\n')
-    with pytest.raises(ValueError, match=r"bad\.jsonl: not UTF-8"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: not UTF-8 text \(byte 0xff at column 14\)"):
         convert("math", bad)
     with pytest.raises(SystemExit, match="no such input file"):
         main(["math", str(tmp_path / "missing.jsonl"), str(tmp_path / "out.jsonl")])

@@ -2,6 +2,7 @@
 on a small MATH-style JSONL, and every script with the math-verify grader."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -46,12 +47,13 @@ def loads_in_transformers(folder: Path) -> None:
 def test_grpo_and_sft_two_steps_on_smollm2(smollm2_dir, math_jsonl, tmp_path):
     rl_out = tmp_path / "rl"
     # beta > 0 puts every response into the loss (the KL term), so the update runs even if no reward differs
+    # (its gradient is zero while the policy still equals the reference, so grad_norm may be 0 then)
     train_rl.main(["--model", str(smollm2_dir), "--data", str(math_jsonl), "--eval-data", str(math_jsonl),
                    "--template", "chatml", "--steps", "2", "--batch-questions", "2", "--group-size", "2",
                    "--max-new-tokens", "24", "--beta", "0.05", "--eval-every", "0", "--final-eval-samples", "0",
                    "--out", str(rl_out)])
     log = [json.loads(line) for line in (rl_out / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [1, 2] and all(r["grad_norm"] > 0 for r in log)
+    assert [r["step"] for r in log] == [1, 2] and all(r["kl"] >= 0 and math.isfinite(r["loss"]) for r in log)
     assert json.loads((rl_out / "config.json").read_text())["lr"] == 1e-6  # the paper's preset for real models
     loads_in_transformers(rl_out / "final")
 

@@ -8,7 +8,7 @@ import torch
 
 from conftest import tiny_hf_model
 from minireason.model import load_pretrained
-from minireason.sampler import SamplingParams, filter_logits, generate, sample_tokens
+from minireason.sampler import SamplingParams, filter_logits, generate, hashed_uniform, sample_tokens
 
 
 class IntTokenizer:
@@ -118,15 +118,89 @@ def test_eos_ends_a_row_and_nothing_follows(tmp_path):
         assert (uncached_logprobs(model, s) - torch.tensor(s.logprobs)).abs().max().item() <= 1e-4
 
 
-def test_stop_string_ends_a_row(tmp_path):
-    model, _ = ours_and_hf("llama", tmp_path, scale=3.0)
-    tok = IntTokenizer(eos_ids=[96])
-    free = generate(model, tok, DIFFERENT, SamplingParams(temperature=0, max_new_tokens=12))
-    stop = " ".join(map(str, free[0].token_ids[3:5]))  # tokens 4 and 5 of the first greedy answer
-    stopped = generate(model, tok, DIFFERENT, SamplingParams(temperature=0, max_new_tokens=12, stop_strings=(stop,)))
-    assert stopped[0].finish_reason == "stop"
-    assert stopped[0].token_ids == free[0].token_ids[:5]
-    assert stopped[0].text.endswith(stop)
+def decode_steps(model):
+    """Count the model's one-token (decode) forwards."""
+    calls = []
+    model.register_forward_pre_hook(lambda m, args: calls.append(1) if args[0].shape[1] == 1 else None)
+    return calls
+
+
+def test_continuous_batching_refills_rows_and_samples_do_not_depend_on_the_batch(tmp_path):
+    model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
+    tok = IntTokenizer(eos_ids=list(range(40, 70)))  # rows end at very different lengths
+    calls = decode_steps(model)
+    params = dict(n=12, temperature=1.0, top_k=0, max_new_tokens=30, seed=5)
+    runs = {}
+    for name, extra in [("continuous", {}), ("static", {"continuous": False}),
+                        ("two rows", {"max_batch_tokens": 2 * 41}), ("one row", {"max_batch_tokens": 41})]:
+        calls.clear()
+        samples = generate(model, tok, DIFFERENT, SamplingParams(**params, **extra))
+        runs[name] = ([s.token_ids for s in samples], len(calls), sum(len(s.token_ids) for s in samples))
+        for s in samples:
+            assert (uncached_logprobs(model, s) - torch.tensor(s.logprobs)).abs().max().item() <= 1e-4
+    tokens = runs["continuous"][0]
+    assert all(r[0] == tokens for r in runs.values())  # same samples whatever the rows or the schedule
+    assert len({len(t) for t in tokens}) > 5  # lengths vary, so scheduling matters
+    useful = runs["one row"][2]
+    # One row decodes every token of every sample in turn (minus each sample's first, drawn from the prefill).
+    assert runs["one row"][1] == useful - len(tokens)
+    # All samples fit in one batch here (48 rows), so continuous = static; with 2 rows a freed row is refilled.
+    assert runs["continuous"][1] == runs["static"][1] == max(len(t) for t in tokens) - 1
+    assert runs["two rows"][1] < useful / 2 + 30
+
+
+def test_refill_beats_static_batching_when_lengths_vary(tmp_path):
+    model, _ = ours_and_hf("llama", tmp_path, scale=2.0)
+    tok = IntTokenizer(eos_ids=list(range(40, 60)))
+    calls = decode_steps(model)
+    steps = {}
+    for continuous in (True, False):
+        calls.clear()
+        params = SamplingParams(n=16, temperature=1.0, top_k=0, max_new_tokens=40, seed=2, max_batch_tokens=4 * 51,
+                                continuous=continuous)
+        samples = generate(model, tok, DIFFERENT, params)
+        steps[continuous] = len(calls)
+    useful = sum(len(s.token_ids) for s in samples)
+    assert steps[True] < steps[False]
+    assert steps[True] <= useful / 4 + 40  # 4 rows stay busy until the queue runs dry
+
+
+def test_sampled_tokens_follow_the_model_distribution(tmp_path):
+    """Chi-square of the first generated token over many samples against the model's own softmax."""
+    model, _ = ours_and_hf("llama", tmp_path, scale=1.0)
+    prompt = [3, 4, 7]
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt]))[0, -1].float()
+    params = SamplingParams(n=20_000, temperature=0.8, top_k=8, top_p=0.9, max_new_tokens=1, seed=11)
+    want = exact_filtered(logits.numpy(), params.temperature, params.top_k, params.top_p)
+    first = [s.token_ids[0] for s in generate(model, IntTokenizer(eos_ids=[]), [prompt], params)]
+    counts = np.bincount(first, minlength=len(want))
+    assert counts[want == 0].sum() == 0
+    support = want > 0
+    expected = len(first) * want[support]
+    chi2 = ((counts[support] - expected) ** 2 / expected).sum()
+    dof = int(support.sum()) - 1
+    assert dof >= 3 and chi2 < dof + 3.3 * math.sqrt(2 * dof) + 10, (chi2, counts[support], expected)
+
+
+def test_hashed_uniforms_are_uniform_and_keyed():
+    ids = torch.arange(200_000)
+    u = hashed_uniform(7, ids % 1000, ids // 1000)
+    assert 0 <= u.min() and u.max() < 1
+    counts = torch.histc(u, bins=20, min=0, max=1)
+    chi2 = ((counts - 10_000) ** 2 / 10_000).sum().item()
+    assert chi2 < 19 + 3.3 * math.sqrt(38) + 10
+    assert abs(np.corrcoef(u[:-1].numpy(), u[1:].numpy())[0, 1]) < 0.01  # neighbouring counters independent
+    assert torch.equal(u, hashed_uniform(7, ids % 1000, ids // 1000))
+    assert (u != hashed_uniform(8, ids % 1000, ids // 1000)).float().mean() > 0.99
+
+
+def test_a_prompt_longer_than_the_context_is_refused(tmp_path):
+    model, _ = ours_and_hf("qwen2", tmp_path)
+    with pytest.raises(ValueError, match="prompt 1 has 250 tokens.*context of 256"):
+        generate(model, IntTokenizer(), [[3], [4] * 250], SamplingParams(max_new_tokens=10))
+    with pytest.raises(ValueError, match="prompt 0 is empty"):
+        generate(model, IntTokenizer(), [[]], SamplingParams(max_new_tokens=10))
 
 
 # ---------------------------------------------------------------------------------------------- the filters

@@ -51,18 +51,18 @@ def test_prompt_and_padding_tokens_get_no_gradient():
     tok = build_tokenizer()
     model = build_model(toy_model_config(TINY, tok.get_vocab_size()), seed=0)
     kept = {}
-    forward = model.forward
+    forward = model.hidden_states
 
     def spy(ids, *a, **k):
-        logits = forward(ids, *a, **k)
-        logits.retain_grad()
-        kept["logits"] = logits
-        return logits
+        hidden = forward(ids, *a, **k)  # the final hidden states, from which the logits come
+        hidden.retain_grad()
+        kept["hidden"] = hidden
+        return hidden
 
-    model.forward = spy
+    model.hidden_states = spy
     prompts, completions = [[5, 6, 7, 8], [9, 10]], [[11, 12], [13, 14, 15]]
     sft_backward(model, prompts, completions, [[0, 1]], pad_id=0)
-    g = kept["logits"].grad.abs().sum(-1)  # (2, T-1): position t predicts token t+1
+    g = kept["hidden"].grad.abs().sum(-1)  # (2, T-1): position t predicts token t+1
     # row 0: prompt 4 tokens, completion at positions 3,4; row 1: prompt 2, completion at 1,2,3; padding after
     assert g[0, :3].sum() == 0 and (g[0, 3:5] > 0).all()
     assert g[1, :1].sum() == 0 and (g[1, 1:4] > 0).all() and g[1, 4:].sum() == 0

@@ -4,7 +4,7 @@ import torch
 
 from minireason.model import ModelConfig, build_model
 from minireason.sft import sft_backward
-from minireason.training import LowMemAdamW, OptimConfig, build_optimizer, lr_at, micro_batches
+from minireason.training import LowMemAdamW, OptimConfig, build_optimizer, lr_at, micro_batches, token_logprobs
 
 CFG = ModelConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, head_dim=8)
@@ -73,3 +73,19 @@ def test_schedule():
     assert lr_at(4, 1.0, warmup=4, total=14, final_frac=0.1) == 1.0
     assert abs(lr_at(14, 1.0, warmup=4, total=14, final_frac=0.1) - 0.1) < 1e-12
     assert abs(lr_at(9, 1.0, warmup=4, total=14, final_frac=0.1) - 0.55) < 1e-12
+
+
+def test_chunked_logprobs_and_entropy_equal_the_full_softmax_with_the_same_gradients():
+    model = build_model(CFG, seed=0)
+    ids = torch.randint(0, 50, (3, 23), generator=torch.Generator().manual_seed(1))
+    # the reference: one log-softmax over all logits at once
+    logp_all = torch.log_softmax(model(ids[:, :-1]).float(), -1)
+    ref_logp = logp_all.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    ref_entropy = -(logp_all.exp() * logp_all).sum(-1)
+    ref_grads = torch.autograd.grad(ref_logp.sum(), list(model.parameters()))
+    for chunk in (1, 7, 66, 10_000):  # one token, uneven chunks, exactly the batch, everything at once
+        logp, entropy = token_logprobs(model, ids, with_entropy=True, chunk_tokens=chunk)
+        assert logp.shape == entropy.shape == (3, 22) and not entropy.requires_grad
+        assert torch.allclose(logp, ref_logp, atol=1e-5) and torch.allclose(entropy, ref_entropy, atol=1e-5)
+        grads = torch.autograd.grad(logp.sum(), list(model.parameters()))
+        assert all(torch.allclose(g, r, atol=1e-5) for g, r in zip(grads, ref_grads))

@@ -1,0 +1,77 @@
+"""Files a run writes and reads, safely: atomic writes, UTF-8 reads that name the bad line, and one message
+for every file-system error.
+
+A file is either complete or absent: `atomic_write` writes a temporary name, fsyncs it and renames it
+over the target (a rename is atomic on POSIX file systems), so a kill or a full disk mid-write leaves the
+old file, never half of a new one. A failed write names its file; on a full disk the message says so and
+that nothing finished was lost (`describe_os_error`, used by every script's error boundary, `run_cli`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Iterable
+
+
+def atomic_write(path: str | os.PathLike, text: str | Iterable[str]) -> None:
+    """Write text (one string, or an iterable of pieces) to path via a fsynced temporary file, then rename."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for piece in [text] if isinstance(text, str) else text:
+                f.write(piece)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise named(e, path) from None
+
+
+def sync_folder(folder: str | os.PathLike) -> None:
+    """fsync every file of a folder (written by libraries that do not), so that a rename publishes it whole."""
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file():
+            try:
+                with open(path, "rb") as f:
+                    os.fsync(f.fileno())
+            except OSError as e:
+                raise named(e, path) from None
+
+
+def append_lines(path: str | os.PathLike, lines: list[str]) -> None:
+    """Append lines to an append-only file and fsync it (a torn last line is dropped when it is read back)."""
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise named(e, path) from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A UTF-8 text file's contents; undecodable bytes fail with the file, line and column."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - data.rfind(b"\n", 0, e.start)
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {column})") from None
+
+
+def named(e: OSError, path: str | os.PathLike) -> OSError:
+    """The same error, naming the file it happened to (a failed write() names none)."""
+    return e if e.filename else OSError(e.errno, e.strerror or str(e), str(path))
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for a file-system error: which file, and what went wrong."""
+    if e.errno == errno.ENOSPC:
+        return f"no space left while writing {e.filename or 'a file'}; nothing finished was lost"
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror or e}"

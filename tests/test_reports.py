@@ -1,0 +1,82 @@
+"""The drawings and tables: training curves from a short log, and the toy study's report from synthetic evaluations."""
+
+import json
+import random
+import shutil
+import sys
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pytest
+
+from minireason.collect import QuestionRecord
+from minireason.curves import draw_curves
+from minireason.model import TOY_MODELS_DIR
+from minireason.report import analyze
+from minireason.tasks import toy_split
+from minireason.toy import Tutor, knowledge_group
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+import study_report  # noqa: E402
+
+
+def test_curves_draw_one_panel_per_logged_quantity(tmp_path):
+    rows = [{"step": s, "reward_mean": -1 + s / 5, "loss": 1 / s, "grad_norm": 2.0, "entropy": 0.1 * s,
+             "response_tokens_mean": 40 + s} for s in range(1, 11)]
+    rows[4]["held_out_pass@1"], rows[9]["held_out_pass@1"] = 0.4, 0.6
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 11, "rew')
+    image = mpimg.imread(draw_curves(tmp_path))
+    assert image.shape[:2] == (2 * 330, 3 * 462)  # 6 panels: 2 rows x 3 columns of 4.2 x 3.0 inches at 110 dpi
+    assert not (tmp_path / "curves.tmp.png").exists()
+    only_loss = tmp_path / "one"
+    only_loss.mkdir()
+    (only_loss / "log.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n')
+    blank = mpimg.imread(draw_curves(only_loss))
+    assert blank.shape[:2] == (330, 462) and blank.std() > 0.01  # one panel, with something drawn on it
+    (only_loss / "log.jsonl").write_text("")
+    with pytest.raises(ValueError, match="nothing to draw"):
+        draw_curves(only_loss)
+
+
+MODELS = ["base", "teacher", "rl-seed0", "rl-seed1", "rl-drgrpo", "rl-kl", "base-from-base", "rl-from-rl",
+          "base-from-rl", "reasoning-only", "all-questions"]
+
+
+def synthetic_evaluation(split: str, names: list[str], n: int = 40, k: int = 8) -> dict:
+    """analyze() over made-up samples: model j solves question i with a rate that rises with j."""
+    rng = random.Random(0)
+    records = {}
+    for j, name in enumerate(names):
+        records[name] = [
+            QuestionRecord(str(i), p.question, str(p.answer), p.level, list(p.facts),
+                           [{"correct": (c := rng.random() < (i % 5) / 5 + j / 40), "answer": str(p.answer) if c
+                             else str(rng.randint(0, 3)), "text": "wait, let me check" if c else "x", "tokens": 5 + j}
+                            for _ in range(k)])
+            for i, p in enumerate(toy_split(split)[:n])]
+    return analyze(records, "base")
+
+
+def test_study_report_tables_figures_and_the_tutor_of_the_base_folder(tmp_path):
+    for split, names in (("test", MODELS), ("train", ["base", "rl-seed0", "base-from-base", "rl-from-rl",
+                                                         "base-from-rl"])):
+        (tmp_path / f"eval-{split}").mkdir()
+        (tmp_path / f"eval-{split}" / "metrics.json").write_text(json.dumps(synthetic_evaluation(split, names)))
+    # a base whose tutor lacks another fact than the shipped gaps: the knowledge split must follow it
+    base = tmp_path / "base-model"
+    shutil.copytree(TOY_MODELS_DIR / "toy-base", base)
+    config = json.loads((base / "config.json").read_text())
+    facts = [f for p in toy_split("test")[:40] for f in p.facts if f not in Tutor().gap_facts]
+    config["minireason"]["tutor"]["gap_facts"] = [max(set(facts), key=facts.count)]
+    (base / "config.json").write_text(json.dumps(config))
+    files = study_report.write_study_report(tmp_path, str(base))
+    assert {f.name for f in files} == {"tables.md", "e1_pass_at_k.png", "e2_per_bin_change.png", "e2_transitions.png",
+                                       "e3_entropy.png", "e4_self_distillation.png", "e5_length.png",
+                                       "e6_distillation.png", "ablations.png", "knowledge.png"}
+    tables = (tmp_path / "tables.md").read_text()
+    gap = sum(knowledge_group(p, Tutor.from_model(str(base))) == "hard-gap" for p in toy_split("test")[:40])
+    shipped = sum(knowledge_group(p, Tutor.from_model("toy-base")) == "hard-gap" for p in toy_split("test")[:40])
+    assert gap != shipped and f"hard-gap (n={gap})" in tables
+    assert "+13.9" in tables and "+11.6" in tables and "+24.7" in tables  # the paper's numbers beside ours
+    assert "../shared" not in (ROOT / "experiments" / "study_report.py").read_text()
+    assert "../shared" not in (ROOT / "experiments" / "RESULTS.md").read_text()
