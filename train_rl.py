@@ -6,13 +6,15 @@
     python train_rl.py --resume runs/rl                   # continue a run exactly where it stopped
 
 Each step draws --batch-questions training questions, samples --group-size responses each, rewards
-them with the grader (+1/-1), and takes --mu optimizer steps on the GRPO loss (minireason/grpo.py).
+them with the grader (+1/-1; with `--reward process`, toy data only, +1 needs every step of the trace
+right), and takes --mu optimizer steps on the GRPO loss (minireason/grpo.py).
 The run folder (--out) gets config.json, log.jsonl, curves.png, checkpoints/ and final/ (runs.py).
 """
 
 import random
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -34,7 +36,9 @@ from minireason.runs import (
     start_training,
 )
 from minireason.sampler import SamplingParams
+from minireason.tasks import is_real_data
 from minireason.tokenizer import Tokenizer
+from minireason.toy import process_correct
 from minireason.training import NonFiniteError, OptimConfig
 
 
@@ -50,6 +54,8 @@ class RLConfig(TrainConfig):
     aggregation: str = opt("token", "token (DAPO), sequence (GRPO) or constant (Dr. GRPO)", choices=AGGREGATIONS)
     scale_std: bool = opt(True, "divide advantages by the group's std (--no-scale-std: Dr. GRPO)")
     beta: float = opt(0.0, "k3 KL penalty weight to the initial model (paper: 0)", low=0.0)
+    reward: str = opt("outcome", "outcome: +1 when the boxed answer is right (the paper); process (toy data only): "
+                      "+1 only when every step of the trace is right", choices=("outcome", "process"))
     eval_every: int = opt(40, "held-out pass@1 every N steps (0 = never)", low=0)
     eval_samples: int = opt(4, "samples per held-out question for the periodic pass@1", low=1)
     eval_questions: int = opt(300, "held-out questions for the periodic pass@1", low=1)
@@ -63,6 +69,16 @@ def presets(given: dict, toy: bool) -> dict:
     return TOY if toy else PAPER
 
 
+def check_data(cfg: RLConfig, train: list) -> Callable | None:
+    """Refuse settings the data cannot serve; the process reward's judge, or None for the outcome reward."""
+    if cfg.batch_questions > len(train):
+        raise ValueError(f"--batch-questions {cfg.batch_questions} is more than the {len(train)} questions of "
+                         f"{cfg.data}")
+    if cfg.reward == "process" and is_real_data(cfg.data):
+        raise ValueError(f"--reward process needs the toy world's parseable traces; {cfg.data} is real data")
+    return process_correct if cfg.reward == "process" else None
+
+
 def main(argv=None) -> None:
     cfg, ckpt = resolve_config(RLConfig, argv, "model", presets, __doc__)
     grpo = GRPOConfig(group_size=cfg.group_size, temperature=cfg.temperature, top_k=cfg.top_k,
@@ -73,10 +89,7 @@ def main(argv=None) -> None:
     run, model, optimizer, start, log = start_training(cfg, cfg.model, ckpt, oc)
     tok = Tokenizer.from_dir(run.source)
     train, held_out = load_questions(cfg.data, run.grader), load_questions(cfg.eval_data, run.grader)
-    if cfg.batch_questions > len(train):
-        raise ValueError(
-            f"--batch-questions {cfg.batch_questions} is more than the {len(train)} questions of {cfg.data}"
-        )
+    judge = check_data(cfg, train)
     eval_subset = random.Random(0).sample(held_out, min(cfg.eval_questions, len(held_out)))
     eval_params = SamplingParams(n=cfg.eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
                                  max_new_tokens=cfg.max_new_tokens, seed=HELD_OUT_SEED)
@@ -90,7 +103,7 @@ def main(argv=None) -> None:
         step_seed = cfg.seed * STEP_SEED_STRIDE + step  # questions and samples depend only on (seed, step)
         questions = random.Random(step_seed).sample(train, cfg.batch_questions)
         with torch.no_grad(), run.autocast():
-            ro = rollout(model, tok, questions, cfg.template, grpo, step_seed, run.grader)
+            ro = rollout(model, tok, questions, cfg.template, grpo, step_seed, run.grader, judge)
         try:
             row = {
                 "step": step + 1,

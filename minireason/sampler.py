@@ -12,8 +12,10 @@ as many as `max_batch_tokens` allows). Every sample waits in a queue, in prompt 
 3. Harvest: done rows become `Sample`s and are free again; go to 1 while samples wait.
 
 So the batch stays full until the queue runs dry: a row that ends early takes new work instead of
-decoding padding until the longest row of its batch ends. With `continuous=False` a new batch is
-admitted only when every row is done (static batching, the baseline `benchmarks/sampler.py` times).
+decoding padding until the longest row of its batch ends. After that, eager decoding (the CPU) drops
+the free rows once they are half of the batch; a CUDA graph keeps its shape and lets them idle. With
+`continuous=False` a new batch is admitted only when every row is done (static batching, the baseline
+`benchmarks/sampler.py` times).
 Attention reads only the first L slots, L the longest row's length (rounded up to `ATTEND_BUCKET` on CUDA).
 
 Sampling: top-k on the raw logits, then temperature and the top-p nucleus on the k candidates,
@@ -269,13 +271,26 @@ class _Scheduler:
                 continue  # harvest at once the samples whose first token already ended them
             if all(o is None for o in self.occupant):
                 return finished
+            if not self.waiting and not self.decoder.use_graph:
+                self.drop_free_rows()
             for _ in range(self.check_every):
                 self.decoder.step(self.attend_len())
                 self.lengths = [min(n + 1, self.S - 1) for n in self.lengths]
 
+    def drop_free_rows(self) -> None:
+        """Once nothing waits, eager decoding stops computing rows that have no sample left, when they are half
+        of the rows (a captured graph has fixed shapes, so on CUDA they idle instead)."""
+        keep = [r for r, o in enumerate(self.occupant) if o is not None]
+        if len(keep) > len(self.occupant) // 2:  # copying the cache costs a step or so: do it when it halves the work
+            return
+        index = torch.tensor(keep, device=self.device)
+        self.rows = Rows(*(t.index_select(0, index) for t in vars(self.rows).values()))
+        self.cache = KVCache(self.cache.k.index_select(1, index), self.cache.v.index_select(1, index))
+        self.occupant, self.lengths = [self.occupant[r] for r in keep], [self.lengths[r] for r in keep]
+
     def attend_len(self) -> int:
         """Slots the next step reads: the longest row's, this step's slot included; rounded up for CUDA graphs."""
-        longest = max(self.lengths) + 1
+        longest = max(n for n, o in zip(self.lengths, self.occupant) if o is not None) + 1
         bucket = ATTEND_BUCKET if self.decoder.use_graph else 1
         return min(self.S, -(-longest // bucket) * bucket)
 

@@ -35,6 +35,7 @@ import random
 import shutil
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -173,6 +174,23 @@ class Tutor:
 
 def needs_any(problem: Problem, facts) -> bool:
     return any(f in problem.facts for f in facts)
+
+
+@lru_cache(maxsize=1)
+def _clean_tutor() -> Tutor:
+    return Tutor.clean()
+
+
+def clean_solution(problem: Problem) -> str:
+    """The solution with every step right: the clean tutor's (which has no randomness) for this problem."""
+    return _clean_tutor().solve(problem, random.Random(0))
+
+
+def process_correct(text: str, problem: Problem) -> bool:
+    """A process reward's test: every step of the trace is right, not only the boxed result. The toy trace
+    format is fixed by the question, so that holds exactly when the response is the clean solution; a
+    guessed result or two errors that cancel (outcome-correct, unfaithful) fail it."""
+    return text.strip() == clean_solution(problem)
 
 
 def knowledge_group(problem: Problem, tutor: Tutor) -> str:

@@ -46,6 +46,18 @@ def test_graph_sampling_with_early_eos_matches_uncached_forward(tmp_path):
         assert (ref - torch.tensor(s.logprobs)).abs().max().item() < 1e-3
 
 
+def test_graph_continuous_batching_refills_rows_and_keeps_exact_logprobs(tmp_path):
+    """Three rows for 24 samples: freed rows are refilled (new prefills into live graph state) many times."""
+    cpu_model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
+    model = load_pretrained(tmp_path / "qwen2", device="cuda")
+    tok = IntTokenizer(eos_ids=list(range(40, 70)))
+    samples = run(model, DIFFERENT, tok, n=6, temperature=1.0, top_k=0, max_new_tokens=20, seed=4,
+                  max_batch_tokens=3 * 31, cuda_graph=True)
+    assert len(samples) == 24 and len({len(s.token_ids) for s in samples}) > 4
+    for s in samples:
+        assert (uncached_logprobs(cpu_model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-3
+
+
 def test_bf16_graph_sampling_stays_close_to_fp32(tmp_path):
     model, _ = ours_and_hf("qwen2", tmp_path, scale=3.0)
     fp32 = run(model, DIFFERENT, IntTokenizer(eos_ids=[96]), temperature=0, max_new_tokens=8)

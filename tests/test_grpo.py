@@ -1,6 +1,7 @@
 """GRPO maths against hand-computed values."""
 
 import math
+import random
 
 import pytest
 import torch
@@ -193,3 +194,35 @@ def test_reference_forward_runs_once_per_rollout(toy_rollout):
     oc = OptimConfig(lr=1e-3, weight_decay=0.0, warmup=1, grad_clip=1.0)
     out = update(model, build_optimizer(model, oc), oc, ro, kl, 0, tok.pad_id, ref_model=ref)
     assert len(calls) == 1 and len(out["loss_per_epoch"]) == 3 and out["kl"] >= 0
+
+
+def test_process_reward_credits_only_traces_whose_every_step_is_right():
+    from minireason.tasks import make_problem
+    from minireason.toy import Tutor, clean_solution, process_correct
+    from minireason.verifier import is_correct
+
+    p = make_problem("mul3x2", random.Random(3))
+    clean = clean_solution(p)
+    assert process_correct(clean, p) and is_correct(clean, p.answer)
+    assert process_correct(" " + clean + "\n", p)
+    # a wrong step under the right box (a guessed result): the outcome is right, the process is not
+    first = clean.index("=") + 1
+    unfaithful = clean[:first] + str((int(clean[first]) + 1) % 10) + clean[first + 1:]
+    assert is_correct(unfaithful, p.answer) and not process_correct(unfaithful, p)
+    noisy = Tutor(slip=0.1, hard_slip=0.1, carry_slip=0.1, final_slip=0.1, partial_facts=(), gap_facts=())
+    traces = [noisy.solve(p, random.Random(s)) for s in range(200)]
+    assert all(process_correct(t, p) == (t == clean) for t in traces)
+    assert any(not process_correct(t, p) for t in traces) and any(process_correct(t, p) for t in traces)
+
+
+def test_rollout_takes_a_judge_instead_of_the_grader(toy_rollout):
+    from minireason.grpo import GRPOConfig, rollout
+    from minireason.tasks import toy_split
+
+    base, tok, cfg, _ = toy_rollout
+    questions = toy_split("train")[:3]
+    small = GRPOConfig(group_size=4, max_new_tokens=cfg.max_new_tokens)
+    everything = rollout(base, tok, questions, "question", small, seed=1, judge=lambda text, q: True)
+    nothing = rollout(base, tok, questions, "question", small, seed=1, judge=lambda text, q: False)
+    assert everything.rewards.eq(1).all() and nothing.rewards.eq(-1).all()
+    assert [s.token_ids for s in everything.samples] == [s.token_ids for s in nothing.samples]
