@@ -33,7 +33,7 @@ class EvalConfig:
     k: int = opt(64, "samples per question", low=1)
     temperature: float | None = opt(None, "default: the model's hint (toy 1.0), else 0.9 (the paper)", low=0.0)
     top_k: int = opt(50, "sampling top-k (0 = off)", low=0)
-    top_p: float = opt(1.0, "nucleus sampling mass (1 = off)", low=0.0)
+    top_p: float = opt(1.0, "nucleus sampling mass (1 = off)", low=1e-6, high=1.0)
     max_new_tokens: int | None = opt(None, "default: the model's hint (toy: 160), else 1024", low=1)
     template: str | None = opt(None, "prompt template (default: the model's own)", choices=TEMPLATES)
     grader: str = opt("auto", "auto: math-verify for JSONL data when installed, else exact", choices=GRADERS)

@@ -160,11 +160,12 @@ class JsonlLog:
 # Configs: one dataclass per script, its fields are the script's flags
 
 
-def opt(default, help: str, choices=None, low=None):
-    """A config field that is also a command-line flag (`low`: the smallest value allowed)."""
+def opt(default, help: str, choices=None, low=None, high=None):
+    """A config field that is also a command-line flag (`low`, `high`: the smallest and largest values allowed)."""
+    meta = {"help": help, "choices": choices, "low": low, "high": high}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, "choices": choices, "low": low})
-    return field(default=default, metadata={"help": help, "choices": choices, "low": low})
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -202,7 +203,7 @@ def _type_name(f) -> str:
 
 def _flag_type(f):
     kind = {"int": int, "float": float}.get(_type_name(f).replace(" | None", ""), str)
-    low = f.metadata.get("low")
+    low, high = f.metadata.get("low"), f.metadata.get("high")
 
     def parse(text: str):
         try:
@@ -211,15 +212,24 @@ def _flag_type(f):
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
         if low is not None and value < low:
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
         return value
     return parse
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a bad flag ends the run with one line (no usage block): "error: argument --k: ..."."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def config_parser(cls, description: str, run_flags: bool = True) -> argparse.ArgumentParser:
     """An argparse parser with one flag per config field; flags not given stay absent (argparse.SUPPRESS).
     run_flags adds a training run's --resume and --overwrite."""
-    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 argument_default=argparse.SUPPRESS)
+    ap = _OneLineErrors(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+                        argument_default=argparse.SUPPRESS)
     if run_flags:
         ap.add_argument("--resume", type=Path, help="a run folder or one of its checkpoints: continue it exactly")
         ap.add_argument(

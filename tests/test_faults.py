@@ -4,6 +4,7 @@ every script must end with one line and no traceback."""
 
 import errno
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -218,6 +219,45 @@ def test_bad_input_is_one_line(case, bad_files, tmp_path):
         train_rl.main(RL + ["--steps", "1", "--out", str(d / "run")])
     r = script(*args)
     assert one_line_error(r, *needles), r.stderr[-1500:]
+
+
+@pytest.mark.parametrize("script_name,argv,message", [
+    ("evaluate", ["--max-new-tokens", "0"], "argument --max-new-tokens: must be >= 1, got 0"),
+    ("evaluate", ["--k", "0"], "argument --k: must be >= 1, got 0"),
+    ("evaluate", ["--limit", "-1"], "argument --limit: must be >= 1, got -1"),
+    ("evaluate", ["--limit", "0"], "argument --limit: must be >= 1, got 0"),
+    ("train_rl", ["--checkpoint-every", "0"], "argument --checkpoint-every: must be >= 1, got 0"),
+    ("evaluate", ["--top-p", "2"], "argument --top-p: must be <= 1.0, got 2"),
+    ("train_distill", ["--batch-size", "0"], "argument --batch-size: must be >= 1, got 0"),
+    ("train_distill", ["--k", "0"], "argument --k: must be >= 1, got 0"),
+])
+def test_bad_values_are_refused_at_parse_time_in_one_line(script_name, argv, message, capsys):
+    main = __import__(script_name).main
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_more_questions_per_step_than_the_data_is_one_line(tmp_path):
+    data = tmp_path / "three.jsonl"
+    data.write_text("".join(json.dumps({"question": f"What is {i} + 1?", "answer": str(i + 1)}) + "\n"
+                            for i in range(3)))
+    with pytest.raises(SystemExit, match="--batch-questions 4 is more than the 3 questions of"):
+        run_cli(lambda: train_rl.main(RL + ["--data", str(data), "--out", str(tmp_path / "r")]))
+    assert not (tmp_path / "r" / "checkpoints").exists()
+    train_rl.main(RL + ["--steps", "1", "--batch-questions", "2", "--group-size", "2", "--data", str(data),
+                        "--out", str(tmp_path / "r")])  # the failed start left nothing in the way
+
+
+def test_checkpoint_files_are_fsynced_before_the_rename(tmp_path, monkeypatch):
+    synced, real_fsync = [], files.os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+                        or real_fsync(fd))
+    train_rl.main(RL + ["--steps", "1", "--out", str(tmp_path / "r")])
+    ckpt = tmp_path / "r" / "checkpoints" / "step-000001"
+    names = {Path(p).name for p in synced if "step-000001" in p}
+    assert names >= {f.name for f in ckpt.iterdir()} and "model.safetensors" in names
 
 
 def test_analyze_only_warns_about_a_torn_samples_file(tmp_path):
