@@ -86,6 +86,10 @@ class Tutor:
         ("4*7", 0.05), ("4*6", 0.08), ("3*8", 0.1), ("5*8", 0.1), ("6*7", 0.25), ("2*9", 0.3), ("3*7", 0.4))
     gap_facts: tuple[str, ...] = ("7*8", "6*9")  # never stated correctly
     world_seed: int = 0  # which digit pairs are hard
+    # unfaithful success (issue 16, E4): with probability `guess` the box holds a guess, not the steps' result;
+    # the guess is right with probability `guess_right` (else above the truth), whatever the steps say
+    guess: float = 0.0
+    guess_right: float = 0.3
 
     @staticmethod
     def clean() -> "Tutor":
@@ -143,11 +147,19 @@ class Tutor:
                 carry = q // 10
         return steps, int("".join(reversed("".join(digits))))
 
+    def _boxed(self, result: int, truth: int, rng: random.Random) -> str:
+        """The box: the result the steps imply, or (with probability `guess`) a guessed one."""
+        if self.guess and rng.random() < self.guess:
+            result = truth if rng.random() < self.guess_right else truth + rng.choice((1, 2, 10))
+        return f"{BOX}{result}}}"
+
     def solve(self, problem: Problem, rng: random.Random) -> str:
-        """A step-by-step solution ending in \\boxed{result} (the result the steps imply, right or wrong)."""
+        """A step-by-step solution ending in \\boxed{result}: the result the steps imply, right or wrong, unless
+        the tutor guesses (`guess`)."""
         a, b, op = problem.a, problem.b, problem.op
         if a is None or b is None or op not in "+*":
             raise ValueError(f"problem {problem.id}: the tutor needs the operands (a, b, op)")
+        truth = a + b if op == "+" else a * b
         if op == "+":
             steps, carry, digits = [], 0, []
             xs, ys = [int(c) for c in reversed(str(a))], [int(c) for c in reversed(str(b))]
@@ -158,13 +170,14 @@ class Tutor:
                 carry = s // 10
             result = int(str(carry) + "".join(str(d) for d in reversed(digits))) if carry else int(
                 "".join(str(d) for d in reversed(digits)))
-            return ",".join(steps) + f" {BOX}{result}}}"
+            return ",".join(steps) + " " + self._boxed(result, truth, rng)
         if b < 10:
             steps, result = self._times_digit(a, b, rng)
-            return ",".join(steps) + f" {BOX}{result}}}"
+            return ",".join(steps) + " " + self._boxed(result, truth, rng)
         (steps1, p1), (steps2, p2) = (self._times_digit(a, int(d), rng) for d in reversed(str(b)))
         total = self._slipped(p1 + p2 * 10, self.final_slip, rng, sizes=(1, 2, 10))
-        return (",".join(steps1) + f":{p1};" + ",".join(steps2) + f":{p2};{p1}+{p2 * 10}={total} {BOX}{total}}}")
+        return (",".join(steps1) + f":{p1};" + ",".join(steps2) + f":{p2};{p1}+{p2 * 10}={total} "
+                + self._boxed(total, truth, rng))
 
     def success_counts(self, problems: list[Problem], k: int, seed: int = 0) -> list[int]:
         """X per problem: how many of k tutor solutions are right (the imitation ceiling)."""
@@ -354,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--gap-facts", type=lambda s: tuple(filter(None, s.split(","))), default=d.gap_facts,
                    help="hard knowledge gaps: comma-separated facts never stated correctly ('' for none)")
     t.add_argument("--world-seed", type=int, default=d.world_seed, help="which digit pairs are hard")
+    t.add_argument("--guess", type=float, default=d.guess,
+                   help="unfaithful success: rate of boxing a guess instead of the steps' result")
+    t.add_argument("--guess-right", type=float, default=d.guess_right, help="how often a guess is right")
     p = ap.add_argument_group("pretraining")
     p.add_argument("--steps", type=int, default=pd.steps, help="optimizer steps for the base")
     p.add_argument("--teacher-steps", type=int, default=1000, help="optimizer steps for the teacher")
@@ -373,7 +389,7 @@ def main(argv=None) -> None:
     a = build_parser().parse_args(argv)
     tutor = Tutor(slip=a.slip, hard_slip=a.hard_slip, hard_fraction=a.hard_fraction, carry_slip=a.carry_slip,
                   final_slip=a.final_slip, partial_facts=a.partial_facts, gap_facts=a.gap_facts,
-                  world_seed=a.world_seed)
+                  world_seed=a.world_seed, guess=a.guess, guess_right=a.guess_right)
     t0 = time.time()
     report = tutor_report(tutor, toy_split("test"), k=a.k)
     print(f"tutor check on {report['n']} test questions, k={a.k} ({time.time() - t0:.1f}s):")

@@ -72,3 +72,23 @@ def test_tokenizer_digits_are_single_tokens_and_round_trip():
     assert ids[-1] == tok.token_to_id(EOS) and tok.token_to_id("\\boxed{") in ids
     assert tok.decode(ids) == sol
     assert all(tok.id_to_token(tok.token_to_id(d)) == d for d in "0123456789")
+
+
+def test_guessing_tutor_boxes_right_answers_under_wrong_steps_and_is_off_by_default():
+    import random
+
+    from minireason.tasks import toy_split
+    from minireason.toy import Tutor, process_correct
+    from minireason.verifier import is_correct
+
+    problems = toy_split("test")[:60]
+    plain, guessing = Tutor(), Tutor(guess=1.0, guess_right=1.0)
+    # off by default: the same random stream and the same traces as before the knob existed
+    assert [plain.solve(p, random.Random(i)) for i, p in enumerate(problems)] == \
+        [Tutor(guess=0.0).solve(p, random.Random(i)) for i, p in enumerate(problems)]
+    traces = [(p, guessing.solve(p, random.Random(i))) for i, p in enumerate(problems)]
+    assert all(is_correct(t, p.answer) for p, t in traces)  # every box is right ...
+    assert any(not process_correct(t, p) for p, t in traces)  # ... under steps that are sometimes wrong
+    gap = [p for p in toy_split("test") if "7*8" in p.facts][:20]
+    assert sum(plain.success_counts(gap, 16)) == 0  # without guessing, a gap question is never solved
+    assert sum(Tutor(guess=0.5, guess_right=0.3).success_counts(gap, 16)) > 0
