@@ -52,6 +52,7 @@ from .verifier import is_correct
 
 PAD, BOS, EOS, UNK = "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"
 BOX = "\\boxed{"
+REFLECTION = "wait, let me recalculate:"  # two of the paper's reflection keywords (Table 5), in toy characters
 
 
 # ----------------------------------------------------------------------------------------------
@@ -90,6 +91,11 @@ class Tutor:
     # the guess is right with probability `guess_right` (else above the truth), whatever the steps say
     guess: float = 0.0
     guess_right: float = 0.3
+    # reflection (issue 16, E5): after a wrong step, with probability `reflect` the tutor writes REFLECTION and the
+    # step again, repaired with probability `reflect_fix` (low: superficial reflection; high: self-correction);
+    # a gap fact is never repaired (the tutor does not know it)
+    reflect: float = 0.0
+    reflect_fix: float = 0.0
 
     @staticmethod
     def clean() -> "Tutor":
@@ -127,16 +133,25 @@ class Tutor:
             return true + rng.choice((1, 2))
         return self._slipped(true, self.hard_slip if (x, y) in self._hard_mul else self.slip, rng)
 
+    def _checked(self, lhs: str, written: int, true: int, rng: random.Random, knowable: bool = True):
+        """After a wrong step, perhaps a reflection: (text to append, value the next steps use)."""
+        if not self.reflect or written == true or rng.random() >= self.reflect:
+            return "", written
+        fixed = true if knowable and rng.random() < self.reflect_fix else written
+        return f" {REFLECTION} {lhs}={fixed}", fixed
+
     def _times_digit(self, a: int, d: int, rng: random.Random) -> tuple[list[str], int]:
         """Steps and result of a * d (d one digit), units first, carries written out."""
         steps, carry, digits = [], 0, []
         a_digits = [int(c) for c in reversed(str(a))]
         for i, x in enumerate(a_digits):
-            p = self._product(x, d, rng)
-            step = f"{x}*{d}={p}"
+            written = self._product(x, d, rng)
+            again, p = self._checked(f"{x}*{d}", written, x * d, rng, f"{min(x, d)}*{max(x, d)}" not in self.gap_facts)
+            step = f"{x}*{d}={written}{again}"
             if carry:
-                q = self._slipped(p + carry, self.carry_slip, rng)
-                step += f"+{carry}={q}"
+                written = self._slipped(p + carry, self.carry_slip, rng)
+                again, q = self._checked(f"{p}+{carry}", written, p + carry, rng)
+                step += f"+{carry}={written}{again}"
             else:
                 q = p
             steps.append(step)
@@ -164,8 +179,10 @@ class Tutor:
             steps, carry, digits = [], 0, []
             xs, ys = [int(c) for c in reversed(str(a))], [int(c) for c in reversed(str(b))]
             for x, y in zip(xs, ys):
-                s = self._slipped(x + y + carry, self.hard_slip if (x, y) in self._hard_add else self.slip, rng)
-                steps.append(f"{x}+{y}+{carry}={s}" if carry else f"{x}+{y}={s}")
+                written = self._slipped(x + y + carry, self.hard_slip if (x, y) in self._hard_add else self.slip, rng)
+                lhs = f"{x}+{y}+{carry}" if carry else f"{x}+{y}"
+                again, s = self._checked(lhs, written, x + y + carry, rng)
+                steps.append(f"{lhs}={written}{again}")
                 digits.append(s % 10)
                 carry = s // 10
             result = int(str(carry) + "".join(str(d) for d in reversed(digits))) if carry else int(
@@ -175,8 +192,9 @@ class Tutor:
             steps, result = self._times_digit(a, b, rng)
             return ",".join(steps) + " " + self._boxed(result, truth, rng)
         (steps1, p1), (steps2, p2) = (self._times_digit(a, int(d), rng) for d in reversed(str(b)))
-        total = self._slipped(p1 + p2 * 10, self.final_slip, rng, sizes=(1, 2, 10))
-        return (",".join(steps1) + f":{p1};" + ",".join(steps2) + f":{p2};{p1}+{p2 * 10}={total} "
+        written = self._slipped(p1 + p2 * 10, self.final_slip, rng, sizes=(1, 2, 10))
+        again, total = self._checked(f"{p1}+{p2 * 10}", written, p1 + p2 * 10, rng)
+        return (",".join(steps1) + f":{p1};" + ",".join(steps2) + f":{p2};{p1}+{p2 * 10}={written}{again} "
                 + self._boxed(total, truth, rng))
 
     def success_counts(self, problems: list[Problem], k: int, seed: int = 0) -> list[int]:
@@ -370,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--guess", type=float, default=d.guess,
                    help="unfaithful success: rate of boxing a guess instead of the steps' result")
     t.add_argument("--guess-right", type=float, default=d.guess_right, help="how often a guess is right")
+    t.add_argument("--reflect", type=float, default=d.reflect, help="rate of a reflection after a wrong step")
+    t.add_argument("--reflect-fix", type=float, default=d.reflect_fix, help="how often a reflection repairs the step")
     p = ap.add_argument_group("pretraining")
     p.add_argument("--steps", type=int, default=pd.steps, help="optimizer steps for the base")
     p.add_argument("--teacher-steps", type=int, default=1000, help="optimizer steps for the teacher")
@@ -389,7 +409,8 @@ def main(argv=None) -> None:
     a = build_parser().parse_args(argv)
     tutor = Tutor(slip=a.slip, hard_slip=a.hard_slip, hard_fraction=a.hard_fraction, carry_slip=a.carry_slip,
                   final_slip=a.final_slip, partial_facts=a.partial_facts, gap_facts=a.gap_facts,
-                  world_seed=a.world_seed, guess=a.guess, guess_right=a.guess_right)
+                  world_seed=a.world_seed, guess=a.guess, guess_right=a.guess_right, reflect=a.reflect,
+                  reflect_fix=a.reflect_fix)
     t0 = time.time()
     report = tutor_report(tutor, toy_split("test"), k=a.k)
     print(f"tutor check on {report['n']} test questions, k={a.k} ({time.time() - t0:.1f}s):")

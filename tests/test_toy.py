@@ -92,3 +92,27 @@ def test_guessing_tutor_boxes_right_answers_under_wrong_steps_and_is_off_by_defa
     gap = [p for p in toy_split("test") if "7*8" in p.facts][:20]
     assert sum(plain.success_counts(gap, 16)) == 0  # without guessing, a gap question is never solved
     assert sum(Tutor(guess=0.5, guess_right=0.3).success_counts(gap, 16)) > 0
+
+
+def test_reflection_knob_writes_the_papers_keywords_and_repairs_only_what_the_tutor_knows():
+    import random
+
+    from minireason.metrics import reflection_count
+    from minireason.tasks import toy_split
+    from minireason.toy import UNK, Tutor, build_tokenizer
+    from minireason.verifier import is_correct
+
+    problems = toy_split("test")[:200]
+    plain = Tutor()
+    assert [plain.solve(p, random.Random(i)) for i, p in enumerate(problems)] == \
+        [Tutor(reflect=0.0, reflect_fix=1.0).solve(p, random.Random(i)) for i, p in enumerate(problems)]
+    fixing = [(p, Tutor(reflect=1.0, reflect_fix=1.0).solve(p, random.Random(i))) for i, p in enumerate(problems)]
+    superficial = [(p, Tutor(reflect=1.0, reflect_fix=0.0).solve(p, random.Random(i))) for i, p in enumerate(problems)]
+    for p, t in fixing:  # every wrong step is reflected on and repaired, except a gap fact the tutor lacks
+        assert is_correct(t, p.answer) or "7*8" in p.facts or "6*9" in p.facts
+    reflected = [t for _, t in superficial if reflection_count(t) > 0]
+    assert reflected and all(reflection_count(t) % 2 == 0 for t in reflected)  # "wait" + "let me recalculate"
+    # superficial reflection repairs nothing: a reflected trace is as wrong as its first wrong step
+    assert sum(is_correct(t, p.answer) for p, t in superficial if reflection_count(t)) == 0
+    unk = build_tokenizer().token_to_id(UNK)
+    assert unk not in build_tokenizer().encode(reflected[0]).ids
