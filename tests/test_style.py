@@ -45,3 +45,19 @@ def test_every_function_the_readme_names_exists():
              if m in modules and f not in ("py", "md", "json", "png")]
     missing = [f"{m}.{f}" for m, f in named if not hasattr(importlib.import_module(f"minireason.{m}"), f)]
     assert len(named) > 20 and not missing, missing
+
+
+def test_each_module_imports_only_modules_above_it_in_the_readme_table():
+    """The README's file table is the reading order, from the bottom layer up: a module may import only the
+    modules listed before it (no upward imports, hence no cycles), and every module is listed."""
+    import re
+
+    order = re.findall(r"^\| `minireason/(\w+)\.py` \|", (ROOT / "README.md").read_text(), re.M)
+    package = {p.stem for p in (ROOT / "minireason").glob("*.py")} - {"__init__"}
+    assert set(order) == package, package ^ set(order)
+    upward = []
+    for i, name in enumerate(order):
+        tree = ast.parse((ROOT / "minireason" / f"{name}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+        upward += [f"{name} imports {m}" for m in imported if m in order[i:]]
+    assert not upward, upward
