@@ -19,13 +19,12 @@ optimizer, checkpoints, logs and exact resume (--resume <out>).
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from minireason import run_cli
 from minireason.collect import read_samples_file, sample_model
-from minireason.model import model_hints, resolve_model_dir
+from minireason.model import model_hints
 from minireason.runs import (STEP_SEED_STRIDE, Run, TrainConfig, compare_before_after, finish, load_questions, opt,
                              resolve_config, save_checkpoint, start_training)
 from minireason.sampler import SamplingParams

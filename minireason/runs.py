@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import errno
 import json
-import os
 import shutil
 import time
 import warnings

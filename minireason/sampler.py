@@ -16,7 +16,8 @@ decoding padding until the longest row of its batch ends. After that, eager deco
 the free rows once they are half of the batch; a CUDA graph keeps its shape and lets them idle. With
 `continuous=False` a new batch is admitted only when every row is done (static batching, the baseline
 `benchmarks/sampler.py` times).
-Attention reads only the first L slots, L the longest row's length (rounded up to `ATTEND_BUCKET` on CUDA).
+Attention reads only the first L slots, L the longest occupied row's length (rounded up to
+`ATTEND_BUCKET` on CUDA).
 
 Sampling: top-k on the raw logits, then temperature and the top-p nucleus on the k candidates,
 renormalise, draw. T = 0 is greedy. The draw is an inverse-CDF lookup of one uniform number that is a
@@ -159,8 +160,9 @@ def sample_tokens(logits: torch.Tensor, params: SamplingParams, generator: torch
 def hashed_uniform(seed: int, sample_ids: torch.Tensor, token_index: torch.Tensor) -> torch.Tensor:
     """A uniform number in [0, 1) for each (seed, sample, token) triple: a counter-based generator.
 
-    Three rounds of xor-shift-multiply over 32-bit words (the multipliers stay below 2^31, so int64
-    products never overflow) mix the three counters; the top 24 bits make the float.
+    Three rounds of xor-shift-multiply over 32-bit words mix the three counters; the top 24 bits make the
+    float. No int64 product overflows while sample numbers stay below 2^31 and token numbers below 2^20
+    (the rounds' multipliers are below 2^31 and act on 32-bit words).
     """
     mask = 0xFFFFFFFF
     x = (sample_ids * 0x9E3779B1 + token_index * 0x7FEB352D + ((seed * 0x2C1B3C6D + 0x165667B1) & mask)) & mask
@@ -405,8 +407,6 @@ class _Decoder:
             t.copy_(old)
         self.pool = self.pool or torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
+        with torch.cuda.graph(graph, pool=self.pool):  # records the step without running it; replay() runs it
             self.run_step(attend_len)
-        for t, old in zip(vars(self.s.rows).values(), saved):  # capture does not run the step; the replay will
-            t.copy_(old)
         self.graphs[attend_len] = graph

@@ -15,7 +15,9 @@ adds knowledge or only patterns. Here both are controllable properties of the da
 Every error the tutor makes is upward (a slip adds 1 or 2, or 10 in the final addition; a gap or
 partial fact is stated above its true value). Column arithmetic turns a trace's errors into
 result = truth + sum_j error_j * 10^j, so a trace with any error is wrong: no slip can undo a gap,
-and "never solvable" is a property of the world, not luck.
+and "never solvable" is a property of the world, not luck. Two knobs, off in the shipped models, break
+this on purpose (issue 16): `guess` boxes a guess that may be right over wrong steps, and `reflect` /
+`reflect_fix` re-state a wrong step after "wait, let me recalculate:", repaired or not (never a gap fact).
 
 A solution (for the question "What is 347 * 29?", the prompt, question-only):
     7*9=63,4*9=36+6=42,3*9=27+4=31:3123;7*2=14,4*2=8+1=9,3*2=6:694;3123+6940=10063 \\boxed{10063}
@@ -220,7 +222,7 @@ def clean_solution(problem: Problem) -> str:
 def process_correct(text: str, problem: Problem) -> bool:
     """A process reward's test: every step of the trace is right, not only the boxed result. The toy trace
     format is fixed by the question, so that holds exactly when the response is the clean solution; a
-    guessed result or two errors that cancel (outcome-correct, unfaithful) fail it."""
+    guessed result (outcome-correct, unfaithful) or a reflection fails it."""
     return text.strip() == clean_solution(problem)
 
 
