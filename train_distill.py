@@ -31,6 +31,7 @@ from minireason.sampler import SamplingParams
 from minireason.sft import (drop_traces_stating, load_examples, protocol, rejection_sample, save_examples, sft_step,
                             solvable_ids)
 from minireason.tokenizer import Tokenizer, format_prompt
+from minireason.toy import needs_long_sum
 from minireason.training import NonFiniteError, OptimConfig, micro_batches
 
 VARIANTS = ("all", "reasoning-only", "self", "rl")
@@ -99,6 +100,10 @@ def reasoning_only(cfg: DistillConfig, run: Run, pool: list, examples: list) -> 
         kept = drop_traces_stating(kept, lacking)
         print(f"knowledge filter: removed {before - len(kept)} traces stating a fact the student lacks "
               f"({', '.join(sorted(lacking))}), {len(kept)} left")
+        if tutor.get("long_sum", 1.0) < 1:  # five-digit sums the student's tutor rarely got right: knowledge too
+            long_sums = {p.id for p in pool if needs_long_sum(p)}
+            kept = [e for e in kept if e.id not in long_sums]
+            print(f"knowledge filter: {len(kept)} left without questions that end in a five-digit sum")
     return kept
 
 

@@ -54,6 +54,7 @@ from .verifier import is_correct
 
 PAD, BOS, EOS, UNK = "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"
 BOX = "\\boxed{"
+KNOWLEDGE_GROUPS = ("hard-gap", "long-sum", "partial-fact", "other")
 REFLECTION = "wait, let me recalculate:"  # two of the paper's reflection keywords (Table 5), in toy characters
 
 
@@ -89,8 +90,8 @@ class Tutor:
         ("4*7", 0.05), ("4*6", 0.08), ("3*8", 0.1), ("5*8", 0.1), ("6*7", 0.25), ("2*9", 0.3), ("3*7", 0.4))
     gap_facts: tuple[str, ...] = ("7*8", "6*9")  # never stated correctly
     world_seed: int = 0  # which digit pairs are hard
-    # unfaithful success (issue 16, E4): with probability `guess` the box holds a guess, not the steps' result;
-    # the guess is right with probability `guess_right` (else above the truth), whatever the steps say
+    # unfaithful success (issue 16, E4): with probability `guess` the box holds a guess, not the steps' result:
+    # an unwritten second attempt, kept with probability `guess_right`, so right less often than written work
     guess: float = 0.0
     guess_right: float = 0.3
     # reflection (issue 16, E5): after a wrong step, with probability `reflect` the tutor writes REFLECTION and the
@@ -98,6 +99,9 @@ class Tutor:
     # a gap fact is never repaired (the tutor does not know it)
     reflect: float = 0.0
     reflect_fix: float = 0.0
+    # reach (issue 16, E1/E2): probability that a five-digit final sum is written right (else 1, 2 or 10 above);
+    # only the hardest level (3-digit x 2-digit) has five-digit sums, so no easier question teaches it
+    long_sum: float = 1.0
 
     @staticmethod
     def clean() -> "Tutor":
@@ -135,6 +139,11 @@ class Tutor:
             return true + rng.choice((1, 2))
         return self._slipped(true, self.hard_slip if (x, y) in self._hard_mul else self.slip, rng)
 
+    def _knowable(self, fact: str) -> bool:
+        """Whether a reflection can repair a wrong statement of this fact: a slip, yes; rare or missing knowledge,
+        no (recalculating does not teach the tutor a fact it does not know)."""
+        return fact not in self.gap_facts and fact not in self._partial_ok
+
     def _checked(self, lhs: str, written: int, true: int, rng: random.Random, knowable: bool = True):
         """After a wrong step, perhaps a reflection: (text to append, value the next steps use)."""
         if not self.reflect or written == true or rng.random() >= self.reflect:
@@ -148,7 +157,8 @@ class Tutor:
         a_digits = [int(c) for c in reversed(str(a))]
         for i, x in enumerate(a_digits):
             written = self._product(x, d, rng)
-            again, p = self._checked(f"{x}*{d}", written, x * d, rng, f"{min(x, d)}*{max(x, d)}" not in self.gap_facts)
+            fact = f"{min(x, d)}*{max(x, d)}"
+            again, p = self._checked(f"{x}*{d}", written, x * d, rng, self._knowable(fact))
             step = f"{x}*{d}={written}{again}"
             if carry:
                 written = self._slipped(p + carry, self.carry_slip, rng)
@@ -164,19 +174,28 @@ class Tutor:
                 carry = q // 10
         return steps, int("".join(reversed("".join(digits))))
 
-    def _boxed(self, result: int, truth: int, rng: random.Random) -> str:
-        """The box: the result the steps imply, or (with probability `guess`) a guessed one."""
+    def _boxed(self, result: int, problem: Problem, rng: random.Random) -> str:
+        """The box: the result the steps imply, or (with probability `guess`) a guess: the result of a second,
+        unwritten attempt, kept with probability `guess_right` (else 1, 2 or 10 above it). So a guess succeeds
+        less often than written work on the same question, and never where the knowledge is missing."""
         if self.guess and rng.random() < self.guess:
-            result = truth if rng.random() < self.guess_right else truth + rng.choice((1, 2, 10))
+            result = self._work(problem, rng)[1]
+            result += 0 if rng.random() < self.guess_right else rng.choice((1, 2, 10))
         return f"{BOX}{result}}}"
 
-    def solve(self, problem: Problem, rng: random.Random) -> str:
-        """A step-by-step solution ending in \\boxed{result}: the result the steps imply, right or wrong, unless
-        the tutor guesses (`guess`)."""
+    def _final_sum(self, p1: int, p2: int, rng: random.Random) -> tuple[int, bool]:
+        """The one-go addition of the partial products: (value written, whether a reflection can repair it).
+        A five-digit sum is rare knowledge when `long_sum` < 1; otherwise only a slip can go wrong."""
+        true = p1 + p2 * 10
+        if true >= 10_000 and self.long_sum < 1:
+            return (true if rng.random() < self.long_sum else true + rng.choice((1, 2, 10))), False
+        return self._slipped(true, self.final_slip, rng, sizes=(1, 2, 10)), True
+
+    def _work(self, problem: Problem, rng: random.Random) -> tuple[str, int]:
+        """The written steps and the result they imply, right or wrong."""
         a, b, op = problem.a, problem.b, problem.op
         if a is None or b is None or op not in "+*":
             raise ValueError(f"problem {problem.id}: the tutor needs the operands (a, b, op)")
-        truth = a + b if op == "+" else a * b
         if op == "+":
             steps, carry, digits = [], 0, []
             xs, ys = [int(c) for c in reversed(str(a))], [int(c) for c in reversed(str(b))]
@@ -187,17 +206,20 @@ class Tutor:
                 steps.append(f"{lhs}={written}{again}")
                 digits.append(s % 10)
                 carry = s // 10
-            result = int(str(carry) + "".join(str(d) for d in reversed(digits))) if carry else int(
-                "".join(str(d) for d in reversed(digits)))
-            return ",".join(steps) + " " + self._boxed(result, truth, rng)
+            return ",".join(steps), int(str(carry) + "".join(str(d) for d in reversed(digits)))
         if b < 10:
             steps, result = self._times_digit(a, b, rng)
-            return ",".join(steps) + " " + self._boxed(result, truth, rng)
+            return ",".join(steps), result
         (steps1, p1), (steps2, p2) = (self._times_digit(a, int(d), rng) for d in reversed(str(b)))
-        written = self._slipped(p1 + p2 * 10, self.final_slip, rng, sizes=(1, 2, 10))
-        again, total = self._checked(f"{p1}+{p2 * 10}", written, p1 + p2 * 10, rng)
-        return (",".join(steps1) + f":{p1};" + ",".join(steps2) + f":{p2};{p1}+{p2 * 10}={written}{again} "
-                + self._boxed(total, truth, rng))
+        written, knowable = self._final_sum(p1, p2, rng)
+        again, total = self._checked(f"{p1}+{p2 * 10}", written, p1 + p2 * 10, rng, knowable)
+        return ",".join(steps1) + f":{p1};" + ",".join(steps2) + f":{p2};{p1}+{p2 * 10}={written}{again}", total
+
+    def solve(self, problem: Problem, rng: random.Random) -> str:
+        """A step-by-step solution ending in \\boxed{result}: the result the steps imply, right or wrong, unless
+        the tutor guesses (`guess`)."""
+        steps, result = self._work(problem, rng)
+        return steps + " " + self._boxed(result, problem, rng)
 
     def success_counts(self, problems: list[Problem], k: int, seed: int = 0) -> list[int]:
         """X per problem: how many of k tutor solutions are right (the imitation ceiling)."""
@@ -226,11 +248,19 @@ def process_correct(text: str, problem: Problem) -> bool:
     return text.strip() == clean_solution(problem)
 
 
+def needs_long_sum(problem: Problem) -> bool:
+    """Whether the solution ends in a five-digit sum of partial products (3-digit x 2-digit questions only)."""
+    return problem.op == "*" and None not in (problem.a, problem.b) and problem.b >= 10 and problem.a * problem.b >= 10_000
+
+
 def knowledge_group(problem: Problem, tutor: Tutor) -> str:
     """What a question needs from the tutor's knowledge: a "hard-gap" fact (never stated correctly), else a
-    "partial-fact" (stated correctly only sometimes), else nothing rare ("other")."""
+    five-digit sum the tutor rarely gets right ("long-sum", only when `long_sum` < 1), else a "partial-fact"
+    (stated correctly only sometimes), else nothing rare ("other")."""
     if needs_any(problem, tutor.gap_facts):
         return "hard-gap"
+    if tutor.long_sum < 1 and needs_long_sum(problem):
+        return "long-sum"
     if needs_any(problem, [f for f, _ in tutor.partial_facts]):
         return "partial-fact"
     return "other"
@@ -242,7 +272,7 @@ def tutor_report(tutor: Tutor, problems: list[Problem], k: int = 64, seed: int =
     edges = default_bins(k)
     groups = {
         g: [x for p, x in zip(problems, xs) if knowledge_group(p, tutor) == g]
-        for g in ("hard-gap", "partial-fact", "other")
+        for g in KNOWLEDGE_GROUPS
     }
     return {
         "k": k,
@@ -287,13 +317,14 @@ class PretrainConfig:
     heads: int = 6
     kv_heads: int = 2
     intermediate_size: int = 512
+    context: int = 256  # positions; a reflecting tutor's longest traces need 384
 
 
 def toy_model_config(pc: PretrainConfig, vocab_size: int) -> ModelConfig:
     return ModelConfig(
         model_type="llama", vocab_size=vocab_size, hidden_size=pc.hidden_size, intermediate_size=pc.intermediate_size,
         num_hidden_layers=pc.layers, num_attention_heads=pc.heads, num_key_value_heads=pc.kv_heads,
-        head_dim=pc.hidden_size // pc.heads, rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=256,
+        head_dim=pc.hidden_size // pc.heads, rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=pc.context,
         tie_word_embeddings=True, bos_token_id=None, eos_token_id=2, pad_token_id=0,
     )
 
@@ -321,6 +352,7 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
             ((hf_tok.encode(p.question).ids, hf_tok.encode(tutor.solve(p, rng)).ids + [eos]) for p in problems),
             key=lambda s: len(s[0]) + len(s[1]),
         )
+        seqs = [(q, s[: pc.context - len(q)]) for q, s in seqs]  # a rare run of reflections may overflow the context
         per = math.ceil(len(seqs) / pc.micro_batches)  # length-sorted, so each micro-batch pads little
         groups = [list(range(i, min(i + per, len(seqs)))) for i in range(0, len(seqs), per)]
         stats = sft_step(model, opt, oc, [s[0] for s in seqs], [s[1] for s in seqs], groups, 0, step)
@@ -332,7 +364,8 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
             log.append({"step": step + 1, "loss_ema": round(ema, 5), "seconds": round(time.time() - t0, 1)})
     summary = {"name": name, "steps": pc.steps, "seconds": round(time.time() - t0, 1), "loss_tokens": tokens_seen,
                "final_loss_ema": round(ema, 5), "params": model.num_params(), "log": log}
-    save_toy_model(model, hf_tok, out_dir, {"tutor": asdict(tutor), "pretrain": asdict(pc), "summary": summary})
+    save_toy_model(model, hf_tok, out_dir, {"max_new_tokens": pc.context * 5 // 8, "tutor": asdict(tutor),
+                                            "pretrain": asdict(pc), "summary": summary})
     return summary
 
 
@@ -392,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--guess-right", type=float, default=d.guess_right, help="how often a guess is right")
     t.add_argument("--reflect", type=float, default=d.reflect, help="rate of a reflection after a wrong step")
     t.add_argument("--reflect-fix", type=float, default=d.reflect_fix, help="how often a reflection repairs the step")
+    t.add_argument("--long-sum", type=float, default=d.long_sum,
+                   help="reach: how often a five-digit final sum (only in 3-digit x 2-digit questions) is right")
     p = ap.add_argument_group("pretraining")
     p.add_argument("--steps", type=int, default=pd.steps, help="optimizer steps for the base")
     p.add_argument("--teacher-steps", type=int, default=1000, help="optimizer steps for the teacher")
@@ -400,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=pd.seed, help="initialisation and data seed")
     p.add_argument("--hidden-size", type=int, default=pd.hidden_size, help="model width (split over 6 attention heads)")
     p.add_argument("--layers", type=int, default=pd.layers, help="transformer blocks")
+    p.add_argument("--context", type=int, default=pd.context, help="positions (384 for a reflecting tutor)")
     p.add_argument("--only", choices=["base", "teacher"], help="train just one of the two models")
     p.add_argument("--out", type=Path, default=TOY_MODELS_DIR, help="folder that receives toy-base/ and toy-teacher/")
     ap.add_argument("--check-only", action="store_true", help="print the tutor's histogram and stop")
@@ -412,7 +448,7 @@ def main(argv=None) -> None:
     tutor = Tutor(slip=a.slip, hard_slip=a.hard_slip, hard_fraction=a.hard_fraction, carry_slip=a.carry_slip,
                   final_slip=a.final_slip, partial_facts=a.partial_facts, gap_facts=a.gap_facts,
                   world_seed=a.world_seed, guess=a.guess, guess_right=a.guess_right, reflect=a.reflect,
-                  reflect_fix=a.reflect_fix)
+                  reflect_fix=a.reflect_fix, long_sum=a.long_sum)
     t0 = time.time()
     report = tutor_report(tutor, toy_split("test"), k=a.k)
     print(f"tutor check on {report['n']} test questions, k={a.k} ({time.time() - t0:.1f}s):")
@@ -430,8 +466,8 @@ def main(argv=None) -> None:
         jobs.append(("toy-teacher", Tutor.clean(), a.teacher_steps))
     for name, tut, steps in jobs:
         pc = PretrainConfig(
-            steps=steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, hidden_size=a.hidden_size, layers=a.layers
-        )
+            steps=steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, hidden_size=a.hidden_size, layers=a.layers,
+            context=a.context)
         s = pretrain(tut, pc, a.out / name, name)
         print(f"{name}: {s['params']:,} parameters, {s['steps']} steps, {s['loss_tokens']:,} loss tokens, "
               f"final loss {s['final_loss_ema']:.4f}, {s['seconds'] / 60:.1f} min -> {a.out / name}")

@@ -1,0 +1,147 @@
+"""The claim lab: each of the paper's claims measured in a toy world where its mechanism is on, and in one where
+it is off.
+
+    python experiments/claim_lab.py            # k = 256, the paper's bins
+    python experiments/claim_lab.py --fast     # k = 64 and a 1000-question distillation pool
+    python experiments/claim_lab.py --mini     # the same pipeline at toy sizes (the test suite runs it)
+
+Kim et al. explain each claim by a mechanism. Here each mechanism is a knob of the tutor that a toy base
+imitates (minireason/toy.py). The knobs were fixed before any RL run; `WORLDS` holds them, `WHY` the reasons:
+  reach (E1, E2)      --long-sum: five-digit final sums, which only the hardest level has, are rare knowledge
+  faithfulness (E4)   --guess: some boxes hold an unwritten attempt's result, not the result of the steps
+  reflection (E5)     --reflect / --reflect-fix: superficial reflection in "on", effective in "off"
+World "on" (the default world) has all three at their paper-like settings. World "off" is the shipped toy-base's
+tutor, whose rare facts easy questions share and which never guesses, with effective reflection.
+
+Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is rewritten after each):
+  1 pretrain a base per world                  python -m minireason.toy --only base
+  2 GRPO with the outcome reward, seeds 0..2   train_rl.py
+  3 evaluate base and RL on the test set       evaluate.py, k samples          -> E1, E2, E3, E5
+  4 self-distillation Base<-Base, Base<-RL (RL seed 0 as teacher)             -> E4
+  5 GRPO with the process reward, world on                                    -> outcome vs process reward
+  6 teacher distillation, reasoning-only and all questions, world on          -> E6
+Outputs: <out>/CLAIMS.md, <out>/figures/*.png, <out>/times.json; `claims_report.py` writes the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from claims_report import write_claims  # noqa: E402
+from minireason.model import resolve_model_dir  # noqa: E402
+from toy_study import sh, train  # noqa: E402
+
+# The tutor of each world, as `python -m minireason.toy` flags (fixed before any RL run; claims_report.WHY says why).
+# A reflection adds about 30 characters, so both worlds' models get 384 positions instead of 256.
+REFLECT = ["--reflect", "0.3", "--context", "384"]
+WORLDS = {
+    "on": ["--long-sum", "0.05", "--guess", "0.3", "--guess-right", "0.5", *REFLECT, "--reflect-fix", "0.1"],
+    "off": [*REFLECT, "--reflect-fix", "0.9"],
+}
+MINI_RL = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eval-every", "0"]
+MINI_SFT = ["--pool", "48", "--epochs", "1", "--batch-size", "16", "--k", "8", "--student-k", "8"]
+
+
+@dataclass
+class Lab:
+    out: Path
+    k: int
+    seeds: int
+    mini: bool = False
+    fast: bool = False
+    models: dict = field(default_factory=lambda: {w: {} for w in WORLDS})  # world -> evaluated name -> folder
+
+    def base(self, world: str) -> Path:
+        return self.out / world / "toy-base"
+
+    def timed(self, stage: str, run) -> None:
+        """Run one stage, add its seconds to <out>/times.json, then rewrite CLAIMS.md with what exists."""
+        t0 = time.time()
+        run()
+        times_file = self.out / "times.json"
+        times = json.loads(times_file.read_text()) if times_file.is_file() else {}
+        times[stage] = round(times.get(stage, 0) + time.time() - t0)
+        times_file.write_text(json.dumps(times, indent=1) + "\n")
+        write_claims(self.out, self.settings())
+
+    def settings(self) -> dict:
+        return {"k": self.k, "seeds": self.seeds, "mini": self.mini, "fast": self.fast, "worlds": WORLDS,
+                "distillation pool": 48 if self.mini else 1000 if self.fast else 2000}
+
+
+def pretrain(lab: Lab) -> None:
+    """Each world's base, pretrained on its tutor (--mini: a copy of the shipped toy-base stands in)."""
+    for world, flags in WORLDS.items():
+        if lab.mini and not lab.base(world).is_dir():
+            shutil.copytree(resolve_model_dir("toy-base"), lab.base(world))
+        if not (lab.base(world) / "model.safetensors").is_file():
+            sh("-m", "minireason.toy", "--only", "base", "--out", str(lab.out / world), *flags)
+        lab.models[world]["base"] = lab.base(world)
+
+
+def rl(lab: Lab, world: str, reward: str) -> None:
+    """GRPO on the world's base with seeds 0..N-1, every other setting the toy default (train_rl.py)."""
+    for seed in range(lab.seeds):
+        name = f"{'rl' if reward == 'outcome' else 'process'}-seed{seed}"
+        train("train_rl.py", lab.out / world / name, "--model", str(lab.base(world)), "--seed", str(seed),
+              "--reward", reward, "--final-eval-samples", "0", *(MINI_RL if lab.mini else []))
+        lab.models[world][name] = lab.out / world / name / "final"
+
+
+def distill(lab: Lab, world: str, name: str, *flags: str) -> None:
+    """One distillation arm into the world's base (train_distill.py's protocol; --fast halves the pool)."""
+    folder = lab.out / world / f"distill-{name}"
+    sizes = MINI_SFT if lab.mini else ["--pool", "1000"] if lab.fast else []
+    train("train_distill.py", folder, "--student", str(lab.base(world)), *flags, "--final-eval-samples", "0", *sizes)
+    lab.models[world][name] = folder / "final"
+
+
+def evaluate(lab: Lab) -> None:
+    """Every model trained so far on the test set, k samples each (resumable; the base is the reference)."""
+    for world, models in lab.models.items():
+        spec = [a for name, folder in models.items() for a in ("--model", f"{name}={folder}")]
+        sh("evaluate.py", "--data", "test", "--k", str(lab.k), "--out", str(lab.out / world / "eval"),
+           "--no-figures", *spec, *(["--limit", "24"] if lab.mini else []))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "lab")
+    ap.add_argument("--seeds", type=int, default=3, help="RL runs with seeds 0..N-1, per world and reward")
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--fast", action="store_true", help="k = 64 and a 1000-question distillation pool")
+    size.add_argument("--mini", action="store_true",
+                      help="a miniature lab: the shipped toy-base for both worlds, 2 RL steps, 24 questions, k = 4")
+    args = ap.parse_args()
+    lab = Lab(args.out, k=4 if args.mini else 64 if args.fast else 256, seeds=args.seeds, mini=args.mini,
+              fast=args.fast)
+    settings_file = lab.out / "settings.json"
+    if settings_file.is_file() and json.loads(settings_file.read_text()) != lab.settings():
+        raise SystemExit(f"{settings_file}: this lab folder was run with other settings; use another --out")
+    lab.out.mkdir(parents=True, exist_ok=True)
+    settings_file.write_text(json.dumps(lab.settings(), indent=1) + "\n")
+    t0 = time.time()
+    lab.timed("1 pretrain", lambda: pretrain(lab))
+    lab.timed("2 RL (outcome)", lambda: [rl(lab, world, "outcome") for world in WORLDS])
+    lab.timed("3 evaluate", lambda: evaluate(lab))
+    lab.timed("4 self-distillation", lambda: ([distill(lab, w, "base-from-base", "--variant", "self") for w in WORLDS],
+                                             [distill(lab, w, "base-from-rl", "--variant", "rl", "--teacher",
+                                                      str(lab.models[w]["rl-seed0"])) for w in WORLDS],
+                                             evaluate(lab)))
+    lab.timed("5 RL (process)", lambda: (rl(lab, "on", "process"), evaluate(lab)))
+    lab.timed("6 teacher distillation", lambda: (distill(lab, "on", "reasoning-only", "--variant", "reasoning-only"),
+                                                distill(lab, "on", "all-questions", "--variant", "all"),
+                                                evaluate(lab)))
+    print(f"claim lab finished in {(time.time() - t0) / 60:.0f} min; the page is {lab.out / 'CLAIMS.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,433 @@
+"""CLAIMS.md for the claim lab: for each claim, the verdict in world "on" and world "off", beside the paper's numbers.
+
+    python experiments/claims_report.py runs/lab      # claim_lab.py runs this after each stage
+
+Reads <lab>/<world>/eval/metrics.json and the samples files beside it. Writes <lab>/CLAIMS.md and
+<lab>/figures/*.png (one figure per claim, the two worlds side by side). A claim whose runs are missing is
+shown as pending. Each verdict rule was fixed with the worlds, before any run; it is the docstring of its
+`*_verdict` function and is printed on the page. Changes are in points (percentage points of questions).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from study_report import PAPER, mean_sd  # noqa: E402
+
+from minireason.collect import QuestionRecord, read_samples_file  # noqa: E402
+from minireason.files import atomic_write  # noqa: E402
+from minireason.metrics import reflection_count  # noqa: E402
+from minireason.report import change, figure, plot_pass_at_k, plot_per_bin  # noqa: E402
+from minireason.tasks import toy_split  # noqa: E402
+from minireason.toy import KNOWLEDGE_GROUPS, Tutor, knowledge_group, process_correct  # noqa: E402
+
+WHY = """\
+**Why these settings** (written before any RL run; a setting changed after seeing a result would be listed
+under "Changes after the runs" with both outcomes):
+- **Reach (E1, E2), `long_sum` 0.05 in "on", off (1.0) in "off".** The paper's mechanism: RL sharpens what the
+  base already does, and cannot reach successes that no easier question teaches. In today's toy world the base's
+  rare successes need rare facts (4*7 right 5% of the time) that easy questions share, so RL sharpens them
+  there and carries them to hard questions. A five-digit final sum appears only in the hardest level
+  (3-digit x 2-digit), so no easier question teaches it. At 0.05 a typical such question's tutor success is
+  1-2%: X lies in the paper's hardest non-zero bins at k = 256, and a GRPO group of 8 holds a success about
+  one time in ten (the edge of competence in Zhang et al.'s sense, from the far side).
+- **Faithfulness (E4), `guess` 0.3, `guess_right` 0.5 in "on", 0 in "off".** The box holds an unwritten second
+  attempt, kept with probability 0.5: right half as often as written work on the same question, never where
+  knowledge is missing (so hard-gap questions stay at X = 0), and an outcome reward cannot tell a right guess
+  over wrong steps from clean work. 0.3 makes such unfaithful traces about a sixth of the tutor's correct
+  answers on hard questions, enough to matter in Base<-Base data.
+- **Reflection (E5), `reflect` 0.3 in both; `reflect_fix` 0.1 in "on" (superficial, the paper's finding), 0.9 in
+  "off" (the "aha" view).** After a wrong step the tutor writes "wait, let me recalculate:" (two of the paper's
+  keywords) and the step again. Only slips can be repaired; a recalculation does not teach a fact the tutor
+  lacks (gap, partial and long-sum knowledge stay wrong).
+- Everything else is the shipped toy-base's tutor and pretraining (1500 steps), with 384 positions instead of
+  256 because reflections lengthen traces. RL, distillation and evaluation use the scripts' toy defaults.
+"""
+
+
+def load_world(lab: Path, world: str) -> dict | None:
+    path = lab / world / "eval" / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def question_records(lab: Path, world: str, name: str) -> list[QuestionRecord]:
+    return read_samples_file(lab / world / "eval" / f"samples-{name}.jsonl")[1]
+
+
+def names(metrics: dict, prefix: str) -> list[str]:
+    return [n for n in metrics["models"] if n.startswith(prefix)]
+
+
+def pts(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def gains(metrics: dict, models: list[str], key) -> list[float]:
+    """key(model metrics) - key(base metrics), in points, per model."""
+    base = key(metrics["models"]["base"])
+    return [100 * (key(metrics["models"][n]) - base) for n in models]
+
+
+def mean_bins(metrics: dict, models: list[str], value) -> list[float | None]:
+    """The mean over models of a per-bin list (`value(model metrics)`); None where no model has a value."""
+    columns = zip(*(value(metrics["models"][n]) for n in models))
+    return [float(np.mean(vals)) if (vals := [v for v in col if v is not None]) else None for col in columns]
+
+
+# ----------------------------------------------------------------------------------------------
+# Verdict rules (fixed before any run)
+
+
+def e1_verdict(acc_gain: float, cap_gain: float) -> str:
+    """reproduced: RL raises accuracy by at least 5 points and pass@k by at most 1 (the paper: +13.9 and -0.2);
+    mixed: accuracy by at least 5 and pass@k by at most 3; otherwise not reproduced (means over seeds)."""
+    if acc_gain >= 5 and cap_gain <= 1:
+        return "reproduced"
+    return "mixed" if acc_gain >= 5 and cap_gain <= 3 else "not reproduced"
+
+
+def e2_verdict(per_bin: list[float | None]) -> str:
+    """reproduced: the largest mean gain sits above the [5-16] bin, and the [1-4] bin gains less than half of it
+    (the paper: +0.6 in [1-4], the largest, +36.6, in [65-128]); otherwise not reproduced."""
+    vals = [-np.inf if v is None else v for v in per_bin]
+    top = int(np.argmax(vals))
+    ok = top >= 3 and (per_bin[1] is None or per_bin[1] < vals[top] / 2)
+    return "reproduced" if ok else "not reproduced"
+
+
+def e3_verdict(base: list[float | None], rl: list[float | None]) -> str:
+    """reproduced: RL's answer entropy (mean over seeds) is below the base's in every bin that has questions."""
+    pairs = [(b, r) for b, r in zip(base, rl) if b is not None and r is not None]
+    return "reproduced" if pairs and all(r < b for b, r in pairs) else "not reproduced"
+
+
+def e4_verdict(diff: float) -> str:
+    """reproduced: Base<-RL beats Base<-Base on test accuracy by at least 3 points (the paper: +11.6 - 0.8 = +10.8)."""
+    return "reproduced" if diff >= 3 else "not reproduced"
+
+
+def e5_verdict(length_ratio: float, reflection_gain: float) -> str:
+    """reproduced: RL responses are at most 5% longer (tokens) and carry no more reflection phrases per response
+    than the base's (means over seeds; the paper: 643 vs 707 characters, 0.59-0.67 vs 0.86-0.99 phrases)."""
+    return "reproduced" if length_ratio <= 1.05 and reflection_gain <= 0 else "not reproduced"
+
+
+def e6_verdict(reasoning_cap: float, all_cap: float) -> str:
+    """reproduced: reasoning-only distillation raises pass@k by at most 1 point (like RL), and distillation on all
+    questions (new knowledge) by at least 3 (the paper, qualitatively: only the new-knowledge teacher adds
+    capability)."""
+    return "reproduced" if reasoning_cap <= 1 and all_cap >= 3 else "not reproduced"
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-question lenses the paper cannot have: what each question needs, and whether a right answer was earned
+
+
+def knowledge_of(lab: Path, world: str) -> list[str]:
+    """Each evaluated question's knowledge group under the world's tutor, in the samples' order."""
+    tutor = Tutor.from_model(str(lab / world / "toy-base"))
+    problems = {p.id: p for p in toy_split("test")}
+    return [knowledge_group(problems[r.id], tutor) for r in question_records(lab, world, "base")]
+
+
+def unfaithful_solved(records: list[QuestionRecord], keep: list[bool]) -> tuple[int, int]:
+    """(questions solved, questions with a right answer over a wrong step) among the kept questions. The toy
+    trace is parseable: a right answer whose text is not the clean solution (`process_correct`) is unfaithful."""
+    problems = {p.id: p for p in toy_split("test")}
+    solved = unfaithful = 0
+    for rec, kept in zip(records, keep):
+        if kept and rec.n_correct:
+            solved += 1
+            unfaithful += any(s["correct"] and not process_correct(s["text"], problems[rec.id]) for s in rec.samples)
+    return solved, unfaithful
+
+
+def group_rows(metrics: dict, groups: list[str], models: dict[str, list[str]]) -> list[str]:
+    """Rows of pass@k per knowledge group: for each label, the mean over its models of the share with X > 0."""
+    k = metrics["k"]
+    rows = []
+    for g in KNOWLEDGE_GROUPS:
+        idx = [i for i, q in enumerate(groups) if q == g]
+        if not idx:
+            continue
+        cells = [f"{np.mean([np.mean([metrics['models'][n]['counts'][i] > 0 for i in idx]) for n in ns]) * 100:.1f}"
+                 if ns else "-" for ns in models.values()]
+        rows.append(f"| {g} | {len(idx)} | " + " | ".join(cells) + " |")
+    return ["| knowledge needed | questions | " + " | ".join(f"{label} pass@{k}" for label in models) + " |",
+            "|---|---|" + "---|" * len(models)] + rows
+
+
+# ----------------------------------------------------------------------------------------------
+# One section per claim: markdown lines, and the verdict per world
+
+
+def accuracy(m: dict) -> float:
+    return m["accuracy"]
+
+
+def capability(m: dict) -> float:
+    return m["pass@k"][-1]
+
+
+def e1_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
+    k = next(m["k"] for m in worlds.values())
+    lines = [f"| world | base accuracy | RL − base accuracy | base pass@{k} | RL − base pass@{k} | verdict |",
+             "|---|---|---|---|---|---|",
+             f"| paper (Table 3, 1.5B, test, k = 256) | | {PAPER['E1'][1]['test'][0]:+.1f} | | "
+             f"{PAPER['E1'][1]['test'][2]:+.1f} | |"]
+    verdicts, by_group = {}, []
+    for world, m in worlds.items():
+        seeds = names(m, "rl-seed")
+        acc, cap = gains(m, seeds, accuracy), gains(m, seeds, capability)
+        verdicts[world] = e1_verdict(np.mean(acc), np.mean(cap))
+        lines.append(f"| {world} | {pts(accuracy(m['models']['base']))} | {mean_sd(acc)} | "
+                     f"{pts(capability(m['models']['base']))} | {mean_sd(cap)} | **{verdicts[world]}** |")
+        by_group += ["", f"World {world}, by what a question needs (RL: mean over {len(seeds)} seeds):", ""]
+        by_group += group_rows(m, knowledge_of(lab, world), {"base": ["base"], "RL": seeds})
+    return lines + by_group, verdicts
+
+
+def e2_section(worlds: dict) -> tuple[list[str], dict]:
+    m0 = next(iter(worlds.values()))
+    lines = ["| world | " + " | ".join(m0["bins"]) + " | base X ≥ 1, RL X = 0 | verdict |",
+             "|---|" + "---|" * (len(m0["bins"]) + 2)]
+    if m0["k"] == 256:
+        lines.append("| paper (Fig. 1, 1.5B) | " + " | ".join(f"{v:+.1f}" for v in PAPER["E2"][1]) + " | | |")
+    verdicts = {}
+    for world, m in worlds.items():
+        seeds = names(m, "rl-seed")
+        per_bin = mean_bins(m, seeds, change)
+        base = m["models"]["base"]["counts"]
+        lost = [sum(b > 0 and r == 0 for b, r in zip(base, m["models"][n]["counts"])) for n in seeds]
+        verdicts[world] = e2_verdict(per_bin)
+        lines.append(f"| {world} (questions: {'/'.join(map(str, m['bin_sizes']))}) | "
+                     + " | ".join("-" if v is None else f"{100 * v:+.1f}" for v in per_bin)
+                     + f" | {np.mean(lost):.1f} | **{verdicts[world]}** |")
+    return lines, verdicts
+
+
+def e3_section(worlds: dict) -> tuple[list[str], dict]:
+    m = worlds["on"]
+    seeds = names(m, "rl-seed")
+    base, rl = m["models"]["base"]["per_bin_entropy"], mean_bins(m, seeds, lambda x: x["per_bin_entropy"])
+    verdict = e3_verdict(base, rl)
+    fmt = lambda vals: " | ".join("-" if v is None else f"{v:.2f}" for v in vals)  # noqa: E731
+    return ["Answer entropy (nats) per base bin, world on:", "",
+            "| model | " + " | ".join(m["bins"]) + " | verdict |", "|---|" + "---|" * (len(m["bins"]) + 1),
+            f"| base | {fmt(base)} | |", f"| RL (mean of {len(seeds)}) | {fmt(rl)} | **{verdict}** |"], {"on": verdict}
+
+
+def unfaithful_share(records: list[QuestionRecord]) -> float:
+    """Share of a model's right answers that sit over a wrong step (the data an outcome filter keeps)."""
+    problems = {p.id: p for p in toy_split("test")}
+    right = [(s["text"], problems[r.id]) for r in records for s in r.samples if s["correct"]]
+    return sum(not process_correct(t, p) for t, p in right) / max(len(right), 1)
+
+
+def e4_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
+    paper = PAPER["E4"][1]
+    lines = ["| world | Base←Base − base accuracy | Base←RL − base accuracy | Base←RL − Base←Base | unfaithful share "
+             "of right answers: base / RL seed 0 | verdict |", "|---|---|---|---|---|---|",
+             f"| paper (Table 4, 1.5B) | {paper['base ← base']:+.1f} | {paper['base ← rl']:+.1f} | "
+             f"{paper['base ← rl'] - paper['base ← base']:+.1f} | | |"]
+    verdicts = {}
+    for world, m in worlds.items():
+        if "base-from-rl" not in m["models"]:
+            continue
+        self_gain, rl_gain = gains(m, ["base-from-base", "base-from-rl"], accuracy)
+        verdicts[world] = e4_verdict(rl_gain - self_gain)
+        shares = [unfaithful_share(question_records(lab, world, n)) for n in ("base", "rl-seed0")]
+        lines.append(f"| {world} | {self_gain:+.1f} | {rl_gain:+.1f} | {rl_gain - self_gain:+.1f} | "
+                     f"{100 * shares[0]:.1f}% / {100 * shares[1]:.1f}% | **{verdicts[world]}** |")
+    return lines, verdicts
+
+
+def reflected_accuracy(records: list[QuestionRecord]) -> str:
+    hits = [s["correct"] for r in records for s in r.samples if reflection_count(s["text"])]
+    return f"{100 * np.mean(hits):.1f}% of {len(hits)}" if hits else "none"
+
+
+def e5_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
+    lines = ["| world | tokens: base / RL | reflection phrases per response: base / RL | right answers among "
+             "reflected responses: base / RL seed 0 | verdict |", "|---|---|---|---|---|",
+             "| paper (Fig. 3, 14, 1.5B) | 707 / 643 characters | 0.86-0.99 / 0.59-0.67 | | |"]
+    verdicts = {}
+    for world, m in worlds.items():
+        seeds, base = names(m, "rl-seed"), m["models"]["base"]
+        tokens = np.mean([m["models"][n]["length"]["tokens"]["all"] for n in seeds])
+        reflect = np.mean([m["models"][n]["reflection"]["all"] for n in seeds])
+        verdicts[world] = e5_verdict(tokens / base["length"]["tokens"]["all"], reflect - base["reflection"]["all"])
+        lines.append(f"| {world} | {base['length']['tokens']['all']:.1f} / {tokens:.1f} | "
+                     f"{base['reflection']['all']:.3f} / {reflect:.3f} | "
+                     f"{reflected_accuracy(question_records(lab, world, 'base'))} / "
+                     f"{reflected_accuracy(question_records(lab, world, 'rl-seed0'))} | **{verdicts[world]}** |")
+    return lines, verdicts
+
+
+def process_section(lab: Path, m: dict) -> list[str]:
+    """Outcome vs process reward in world on: all questions, and the hard-gap questions (X = 0 for the base)."""
+    k, groups = m["k"], knowledge_of(lab, "on")
+    gap = [g == "hard-gap" for g in groups]
+    lines = [f"| model | accuracy | pass@{k} | hard-gap pass@{k} | hard-gap questions solved | of which by an "
+             "unfaithful trace |", "|---|---|---|---|---|---|"]
+    for label, models in (("base", ["base"]), ("RL, outcome reward", names(m, "rl-seed")),
+                          ("RL, process reward", names(m, "process-seed"))):
+        for n in models:
+            solved, unfaithful = unfaithful_solved(question_records(lab, "on", n), gap)
+            cap_gap = [c > 0 for c, g in zip(m["models"][n]["counts"], gap) if g]
+            lines.append(f"| {label}: {n} | {pts(accuracy(m['models'][n]))} | {pts(capability(m['models'][n]))} | "
+                         f"{pts(np.mean(cap_gap)) if cap_gap else '-'} | {solved} of {sum(gap)} | {unfaithful} |")
+    return lines
+
+
+def e6_section(lab: Path, m: dict) -> tuple[list[str], dict]:
+    k = m["k"]
+    arms = ["reasoning-only", "all-questions"]
+    acc, cap = gains(m, arms, accuracy), gains(m, arms, capability)
+    verdict = e6_verdict(cap[0], cap[1])
+    lines = [f"| model | accuracy − base | pass@{k} − base |", "|---|---|---|"]
+    lines += [f"| {a} | {x:+.1f} | {y:+.1f} |" for a, x, y in zip(arms, acc, cap)]
+    lines += ["", f"Verdict: **{verdict}**.", ""]
+    lines += group_rows(m, knowledge_of(lab, "on"), {"base": ["base"], **{a: [a] for a in arms}})
+    return lines, {"on": verdict}
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures (the two worlds side by side) and the page
+
+
+def draw_worlds(lab: Path, name: str, worlds: dict, draw) -> str:
+    """One panel per world, drawn by draw(ax, world, metrics)."""
+    def panels(axes):
+        for ax, (world, m) in zip(axes, worlds.items()):
+            draw(ax, world, m)
+    return figure(lab / "figures", name, panels, panels=len(worlds))
+
+
+def claim_figures(lab: Path, worlds: dict) -> dict[str, str]:
+    seeds = lambda m: names(m, "rl-seed")  # noqa: E731
+    out = {
+        "E1": draw_worlds(lab, "e1_pass_at_k.png", worlds, lambda ax, w, m: plot_pass_at_k(
+            ax, m, ["base", *seeds(m)], f"E1, world {w}: pass@k")),
+        "E2": draw_worlds(lab, "e2_per_bin.png", worlds, lambda ax, w, m: plot_per_bin(
+            ax, m, seeds(m), change, "RL − base (points)", f"E2, world {w}", scale=100)),
+        "E3": draw_worlds(lab, "e3_entropy.png", {"on": worlds["on"]}, lambda ax, w, m: plot_per_bin(
+            ax, m, ["base", *seeds(m)], lambda x: x["per_bin_entropy"], "answer entropy (nats)", f"E3, world {w}")),
+        "E5": draw_worlds(lab, "e5_reflection.png", worlds, lambda ax, w, m: (
+            ax.bar(["base", *seeds(m)], [m["models"][n]["reflection"]["all"] for n in ["base", *seeds(m)]]),
+            ax.set_ylabel("reflection phrases per response"), ax.set_title(f"E5, world {w}"))),
+    }
+    distilled = {w: m for w, m in worlds.items() if "base-from-rl" in m["models"]}
+    if distilled:
+        out["E4"] = draw_worlds(lab, "e4_self_distillation.png", distilled, lambda ax, w, m: plot_per_bin(
+            ax, m, ["base-from-base", "base-from-rl"], change, "change over base (points)", f"E4, world {w}", 100))
+    if "all-questions" in worlds["on"]["models"]:
+        out["E6"] = draw_worlds(lab, "e6_distillation.png", {"on": worlds["on"]}, lambda ax, w, m: plot_pass_at_k(
+            ax, m, ["base", "reasoning-only", "all-questions"], f"E6, world {w}: teacher distillation"))
+    return out
+
+
+JUDGED = {
+    "E1": "RL − base, test: accuracy +13.9, pass@256 −0.2 (Table 3)",
+    "E2": "sign and order of the per-bin gains: ≈ 0 in [0] and [1-4], largest in [65-128] (Fig. 1)",
+    "E3": "answer entropy falls in every bin (Fig. 5)",
+    "E4": "Base←RL − Base←Base test accuracy: +10.8 (Table 4)",
+    "E5": "RL not longer (643 vs 707 characters), fewer reflection phrases (Fig. 3, 14)",
+    "E6": "only distillation with new knowledge adds capability (§6)",
+}
+RULES = {"E1": e1_verdict, "E2": e2_verdict, "E3": e3_verdict, "E4": e4_verdict, "E5": e5_verdict, "E6": e6_verdict}
+
+
+def claim_sections(lab: Path, worlds: dict) -> tuple[dict[str, list[str]], dict[str, dict]]:
+    """Markdown lines and verdicts of every claim whose runs exist."""
+    sections, verdicts = {}, {}
+    sections["E1"], verdicts["E1"] = e1_section(lab, worlds)
+    sections["E2"], verdicts["E2"] = e2_section(worlds)
+    sections["E3"], verdicts["E3"] = e3_section(worlds)
+    sections["E5"], verdicts["E5"] = e5_section(lab, worlds)
+    if any("base-from-rl" in m["models"] for m in worlds.values()):
+        sections["E4"], verdicts["E4"] = e4_section(lab, worlds)
+    if names(worlds["on"], "process-seed"):
+        sections["process"] = process_section(lab, worlds["on"])
+    if "all-questions" in worlds["on"]["models"]:
+        sections["E6"], verdicts["E6"] = e6_section(lab, worlds["on"])
+    return sections, verdicts
+
+
+TITLES = {
+    "E1": "E1: accuracy rises, capability does not",
+    "E2": "E2: the gains sit on easier questions",
+    "E3": "E3: answer entropy falls (world on)",
+    "E4": "E4: RL's right answers teach more than the base's own",
+    "E5": "E5: RL responses are not longer and reflect no more",
+    "process": "Outcome vs process reward (world on)",
+    "E6": "E6: distillation adds capability only with new knowledge (world on)",
+}
+
+
+def header(lab: Path, settings: dict) -> list[str]:
+    k = settings["k"]
+    worlds = "; ".join(f"**{w}**: `{' '.join(flags)}`" for w, flags in settings["worlds"].items())
+    return ["# The claim lab", "",
+            f"Written by `experiments/claim_lab.py` into `{lab}`. Each claim is measured in world **on** (its "
+            "mechanism at the paper-like setting: the default world) and world **off**; E3 and E6 in world on.",
+            f"k = {k} samples per question of the toy test set ({'24 questions: a miniature' if settings['mini'] else '600 questions'}), bins "
+            f"by the world's base; GRPO over {settings['seeds']} seeds (`train_rl.py` toy defaults); distillation "
+            f"pool {settings['distillation pool']} train questions. Tutor flags ({'`python -m minireason.toy`'}): "
+            f"{worlds}.", "", WHY]
+
+
+def verdict_table(verdicts: dict) -> list[str]:
+    rows = ["## Verdicts", "", "| claim | judged against (Kim et al. 2025, 1.5B) | world on | world off |",
+            "|---|---|---|---|"]
+    for claim, judged in JUDGED.items():
+        v = verdicts.get(claim, {})
+        rows.append(f"| {claim} | {judged} | {v.get('on', 'pending')} | {v.get('off', '-' if claim in ('E3', 'E6') else 'pending')} |")
+    return rows
+
+
+def times_lines(lab: Path) -> list[str]:
+    times_file = lab / "times.json"
+    times = json.loads(times_file.read_text()) if times_file.is_file() else {}
+    lines = ["", "## Time", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {stage} | {sec} |" for stage, sec in times.items()]
+    for world in ("on", "off"):
+        config = lab / world / "toy-base" / "config.json"
+        if config.is_file():
+            seconds = json.loads(config.read_text())["minireason"]["summary"]["seconds"]
+            lines.append(f"| (pretraining the {world} base, as its config.json records) | {seconds:.0f} |")
+    return lines
+
+
+def write_claims(lab: Path, settings: dict) -> Path:
+    """Rewrite <lab>/CLAIMS.md (and its figures) from whatever runs exist."""
+    lab = Path(lab)
+    worlds = {w: m for w in ("on", "off") if (m := load_world(lab, w)) is not None}
+    lines = header(lab, settings)
+    if set(worlds) == {"on", "off"}:
+        (lab / "figures").mkdir(parents=True, exist_ok=True)
+        sections, verdicts = claim_sections(lab, worlds)
+        figures = claim_figures(lab, worlds)
+        lines += verdict_table(verdicts)
+        for key, title in TITLES.items():
+            lines += ["", f"## {title}", ""]
+            if key in RULES:
+                lines += ["Rule, fixed before the runs: " + " ".join(RULES[key].__doc__.split()), ""]
+            if key in figures:
+                lines += [f"![{key}](figures/{figures[key]})", ""]
+            lines += sections.get(key, ["Pending: its runs have not finished."])
+    else:
+        lines += ["No evaluation yet: the runs are pending."]
+    lines += times_lines(lab)
+    atomic_write(lab / "CLAIMS.md", "\n".join(lines) + "\n")
+    return lab / "CLAIMS.md"
+
+
+if __name__ == "__main__":
+    lab_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "runs" / "lab"
+    print(write_claims(lab_dir, json.loads((lab_dir / "settings.json").read_text())))
