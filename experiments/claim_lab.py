@@ -20,7 +20,8 @@ Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is
   4 self-distillation Base<-Base, Base<-RL (RL seed 0 as teacher)             -> E4
   5 GRPO with the process reward, world on                                    -> outcome vs process reward
   6 teacher distillation, reasoning-only and all questions, world on          -> E6
-Outputs: <out>/CLAIMS.md, <out>/figures/*.png, <out>/times.json; `claims_report.py` writes the page.
+Outputs: the page experiments/CLAIMS.md with experiments/figures/lab/*.png (claims_report.py writes them), and
+<out>/times.json, the seconds of each stage.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ WORLDS = {
     "off": [*REFLECT, "--reflect-fix", "0.9"],
 }
 MINI_RL = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eval-every", "0"]
-MINI_SFT = ["--pool", "48", "--epochs", "1", "--batch-size", "16", "--k", "8", "--student-k", "8"]
+MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Lab:
     out: Path
     k: int
     seeds: int
+    page: Path
     mini: bool = False
     fast: bool = False
     models: dict = field(default_factory=lambda: {w: {} for w in WORLDS})  # world -> evaluated name -> folder
@@ -70,11 +72,11 @@ class Lab:
         times = json.loads(times_file.read_text()) if times_file.is_file() else {}
         times[stage] = round(times.get(stage, 0) + time.time() - t0)
         times_file.write_text(json.dumps(times, indent=1) + "\n")
-        write_claims(self.out, self.settings())
+        write_claims(self.out, self.settings(), self.page)
 
     def settings(self) -> dict:
         return {"k": self.k, "seeds": self.seeds, "mini": self.mini, "fast": self.fast, "worlds": WORLDS,
-                "distillation pool": 48 if self.mini else 1000 if self.fast else 2000}
+                "distillation pool": 24 if self.mini else 1000 if self.fast else 2000}
 
 
 def pretrain(lab: Lab) -> None:
@@ -107,21 +109,27 @@ def distill(lab: Lab, world: str, name: str, *flags: str) -> None:
 def evaluate(lab: Lab) -> None:
     """Every model trained so far on the test set, k samples each (resumable; the base is the reference)."""
     for world, models in lab.models.items():
+        metrics = lab.out / world / "eval" / "metrics.json"
+        if metrics.is_file() and list(json.loads(metrics.read_text())["models"]) == list(models):
+            continue  # this world's report already covers exactly these models
         spec = [a for name, folder in models.items() for a in ("--model", f"{name}={folder}")]
         sh("evaluate.py", "--data", "test", "--k", str(lab.k), "--out", str(lab.out / world / "eval"),
-           "--no-figures", *spec, *(["--limit", "24"] if lab.mini else []))
+           "--no-figures", *spec, *(["--limit", "16"] if lab.mini else []))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "lab")
     ap.add_argument("--seeds", type=int, default=3, help="RL runs with seeds 0..N-1, per world and reward")
+    ap.add_argument("--page", type=Path,
+                    help="the results page (default: experiments/CLAIMS.md; with --mini: <out>/CLAIMS.md)")
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--fast", action="store_true", help="k = 64 and a 1000-question distillation pool")
     size.add_argument("--mini", action="store_true",
                       help="a miniature lab: the shipped toy-base for both worlds, 2 RL steps, 24 questions, k = 4")
     args = ap.parse_args()
-    lab = Lab(args.out, k=4 if args.mini else 64 if args.fast else 256, seeds=args.seeds, mini=args.mini,
+    page = args.page or (args.out / "CLAIMS.md" if args.mini else ROOT / "experiments" / "CLAIMS.md")
+    lab = Lab(args.out, k=4 if args.mini else 64 if args.fast else 256, seeds=args.seeds, page=page, mini=args.mini,
               fast=args.fast)
     settings_file = lab.out / "settings.json"
     if settings_file.is_file() and json.loads(settings_file.read_text()) != lab.settings():
@@ -140,7 +148,7 @@ def main() -> None:
     lab.timed("6 teacher distillation", lambda: (distill(lab, "on", "reasoning-only", "--variant", "reasoning-only"),
                                                 distill(lab, "on", "all-questions", "--variant", "all"),
                                                 evaluate(lab)))
-    print(f"claim lab finished in {(time.time() - t0) / 60:.0f} min; the page is {lab.out / 'CLAIMS.md'}")
+    print(f"claim lab finished in {(time.time() - t0) / 60:.0f} min; the page is {lab.page}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """CLAIMS.md for the claim lab: for each claim, the verdict in world "on" and world "off", beside the paper's numbers.
 
-    python experiments/claims_report.py runs/lab      # claim_lab.py runs this after each stage
+    python experiments/claims_report.py runs/lab experiments/CLAIMS.md   # claim_lab.py does this after each stage
 
-Reads <lab>/<world>/eval/metrics.json and the samples files beside it. Writes <lab>/CLAIMS.md and
-<lab>/figures/*.png (one figure per claim, the two worlds side by side). A claim whose runs are missing is
-shown as pending. Each verdict rule was fixed with the worlds, before any run; it is the docstring of its
-`*_verdict` function and is printed on the page. Changes are in points (percentage points of questions).
+Reads <lab>/<world>/eval/metrics.json and the samples files beside it. Writes the page (default
+<lab>/CLAIMS.md) and, beside it, figures/lab/*.png (one figure per claim, the two worlds side by side). A claim
+whose runs are missing is shown as pending. Each verdict rule was fixed with the worlds, before any run; it is
+the docstring of its `*_verdict` function and is printed on the page. Changes are in points (percentage points
+of questions).
 """
 
 from __future__ import annotations
@@ -301,33 +302,33 @@ def e6_section(lab: Path, m: dict) -> tuple[list[str], dict]:
 # Figures (the two worlds side by side) and the page
 
 
-def draw_worlds(lab: Path, name: str, worlds: dict, draw) -> str:
+def draw_worlds(fig_dir: Path, name: str, worlds: dict, draw) -> str:
     """One panel per world, drawn by draw(ax, world, metrics)."""
     def panels(axes):
         for ax, (world, m) in zip(axes, worlds.items()):
             draw(ax, world, m)
-    return figure(lab / "figures", name, panels, panels=len(worlds))
+    return figure(fig_dir, name, panels, panels=len(worlds))
 
 
-def claim_figures(lab: Path, worlds: dict) -> dict[str, str]:
+def claim_figures(fig_dir: Path, worlds: dict) -> dict[str, str]:
     seeds = lambda m: names(m, "rl-seed")  # noqa: E731
     out = {
-        "E1": draw_worlds(lab, "e1_pass_at_k.png", worlds, lambda ax, w, m: plot_pass_at_k(
+        "E1": draw_worlds(fig_dir, "e1_pass_at_k.png", worlds, lambda ax, w, m: plot_pass_at_k(
             ax, m, ["base", *seeds(m)], f"E1, world {w}: pass@k")),
-        "E2": draw_worlds(lab, "e2_per_bin.png", worlds, lambda ax, w, m: plot_per_bin(
+        "E2": draw_worlds(fig_dir, "e2_per_bin.png", worlds, lambda ax, w, m: plot_per_bin(
             ax, m, seeds(m), change, "RL − base (points)", f"E2, world {w}", scale=100)),
-        "E3": draw_worlds(lab, "e3_entropy.png", {"on": worlds["on"]}, lambda ax, w, m: plot_per_bin(
+        "E3": draw_worlds(fig_dir, "e3_entropy.png", {"on": worlds["on"]}, lambda ax, w, m: plot_per_bin(
             ax, m, ["base", *seeds(m)], lambda x: x["per_bin_entropy"], "answer entropy (nats)", f"E3, world {w}")),
-        "E5": draw_worlds(lab, "e5_reflection.png", worlds, lambda ax, w, m: (
+        "E5": draw_worlds(fig_dir, "e5_reflection.png", worlds, lambda ax, w, m: (
             ax.bar(["base", *seeds(m)], [m["models"][n]["reflection"]["all"] for n in ["base", *seeds(m)]]),
             ax.set_ylabel("reflection phrases per response"), ax.set_title(f"E5, world {w}"))),
     }
     distilled = {w: m for w, m in worlds.items() if "base-from-rl" in m["models"]}
     if distilled:
-        out["E4"] = draw_worlds(lab, "e4_self_distillation.png", distilled, lambda ax, w, m: plot_per_bin(
+        out["E4"] = draw_worlds(fig_dir, "e4_self_distillation.png", distilled, lambda ax, w, m: plot_per_bin(
             ax, m, ["base-from-base", "base-from-rl"], change, "change over base (points)", f"E4, world {w}", 100))
     if "all-questions" in worlds["on"]["models"]:
-        out["E6"] = draw_worlds(lab, "e6_distillation.png", {"on": worlds["on"]}, lambda ax, w, m: plot_pass_at_k(
+        out["E6"] = draw_worlds(fig_dir, "e6_distillation.png", {"on": worlds["on"]}, lambda ax, w, m: plot_pass_at_k(
             ax, m, ["base", "reasoning-only", "all-questions"], f"E6, world {w}: teacher distillation"))
     return out
 
@@ -373,21 +374,23 @@ TITLES = {
 def header(lab: Path, settings: dict) -> list[str]:
     k = settings["k"]
     worlds = "; ".join(f"**{w}**: `{' '.join(flags)}`" for w, flags in settings["worlds"].items())
+    questions = "16 questions: a miniature" if settings["mini"] else "600 questions"
     return ["# The claim lab", "",
-            f"Written by `experiments/claim_lab.py` into `{lab}`. Each claim is measured in world **on** (its "
-            "mechanism at the paper-like setting: the default world) and world **off**; E3 and E6 in world on.",
-            f"k = {k} samples per question of the toy test set ({'24 questions: a miniature' if settings['mini'] else '600 questions'}), bins "
-            f"by the world's base; GRPO over {settings['seeds']} seeds (`train_rl.py` toy defaults); distillation "
-            f"pool {settings['distillation pool']} train questions. Tutor flags ({'`python -m minireason.toy`'}): "
-            f"{worlds}.", "", WHY]
+            f"Written by `experiments/claim_lab.py` from the runs in `{lab.name}/`. Each claim is measured in world "
+            "**on** (its mechanism at the paper-like setting: the default world) and world **off**; E3 and E6 in "
+            "world on.",
+            f"k = {k} samples per question of the toy test set ({questions}), bins by the world's base; GRPO over "
+            f"{settings['seeds']} seeds (`train_rl.py` toy defaults); distillation pool "
+            f"{settings['distillation pool']} train questions. Tutor flags (`python -m minireason.toy`): {worlds}.",
+            "", WHY]
 
 
 def verdict_table(verdicts: dict) -> list[str]:
     rows = ["## Verdicts", "", "| claim | judged against (Kim et al. 2025, 1.5B) | world on | world off |",
             "|---|---|---|---|"]
     for claim, judged in JUDGED.items():
-        v = verdicts.get(claim, {})
-        rows.append(f"| {claim} | {judged} | {v.get('on', 'pending')} | {v.get('off', '-' if claim in ('E3', 'E6') else 'pending')} |")
+        v, off_world = verdicts.get(claim, {}), "-" if claim in ("E3", "E6") else "pending"
+        rows.append(f"| {claim} | {judged} | {v.get('on', 'pending')} | {v.get('off', off_world)} |")
     return rows
 
 
@@ -404,30 +407,33 @@ def times_lines(lab: Path) -> list[str]:
     return lines
 
 
-def write_claims(lab: Path, settings: dict) -> Path:
-    """Rewrite <lab>/CLAIMS.md (and its figures) from whatever runs exist."""
+def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
+    """Rewrite the page (default <lab>/CLAIMS.md) and its figures from whatever runs exist."""
     lab = Path(lab)
+    page = Path(page) if page else lab / "CLAIMS.md"
     worlds = {w: m for w in ("on", "off") if (m := load_world(lab, w)) is not None}
     lines = header(lab, settings)
     if set(worlds) == {"on", "off"}:
-        (lab / "figures").mkdir(parents=True, exist_ok=True)
+        fig_dir = page.parent / "figures" / "lab"
+        fig_dir.mkdir(parents=True, exist_ok=True)
         sections, verdicts = claim_sections(lab, worlds)
-        figures = claim_figures(lab, worlds)
+        figures = claim_figures(fig_dir, worlds)
         lines += verdict_table(verdicts)
         for key, title in TITLES.items():
             lines += ["", f"## {title}", ""]
             if key in RULES:
                 lines += ["Rule, fixed before the runs: " + " ".join(RULES[key].__doc__.split()), ""]
             if key in figures:
-                lines += [f"![{key}](figures/{figures[key]})", ""]
+                lines += [f"![{key}](figures/lab/{figures[key]})", ""]
             lines += sections.get(key, ["Pending: its runs have not finished."])
     else:
         lines += ["No evaluation yet: the runs are pending."]
     lines += times_lines(lab)
-    atomic_write(lab / "CLAIMS.md", "\n".join(lines) + "\n")
-    return lab / "CLAIMS.md"
+    atomic_write(page, "\n".join(lines) + "\n")
+    return page
 
 
 if __name__ == "__main__":
     lab_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "runs" / "lab"
-    print(write_claims(lab_dir, json.loads((lab_dir / "settings.json").read_text())))
+    page_path = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+    print(write_claims(lab_dir, json.loads((lab_dir / "settings.json").read_text()), page_path))

@@ -250,7 +250,9 @@ def process_correct(text: str, problem: Problem) -> bool:
 
 def needs_long_sum(problem: Problem) -> bool:
     """Whether the solution ends in a five-digit sum of partial products (3-digit x 2-digit questions only)."""
-    return problem.op == "*" and None not in (problem.a, problem.b) and problem.b >= 10 and problem.a * problem.b >= 10_000
+    if problem.op != "*" or problem.a is None or problem.b is None:
+        return False
+    return problem.b >= 10 and problem.a * problem.b >= 10_000
 
 
 def knowledge_group(problem: Problem, tutor: Tutor) -> str:
@@ -329,12 +331,15 @@ def toy_model_config(pc: PretrainConfig, vocab_size: int) -> ModelConfig:
     )
 
 
-def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progress: bool = True) -> dict:
-    """Train a toy model from scratch on fresh tutor solutions (sft_loss on solution tokens only); save it."""
+def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progress: bool = True,
+             device: str | None = None) -> dict:
+    """Train a toy model from scratch on fresh tutor solutions (sft_loss on solution tokens only); save it.
+    On `device` (default: cuda when available), in float32."""
     torch.manual_seed(pc.seed)
     hf_tok = build_tokenizer()
     eos = hf_tok.token_to_id(EOS)
-    model = build_model(toy_model_config(pc, hf_tok.get_vocab_size()), seed=pc.seed).train()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = build_model(toy_model_config(pc, hf_tok.get_vocab_size()), device=device, seed=pc.seed).train()
     oc = OptimConfig(lr=pc.lr, betas=(0.9, 0.95), weight_decay=pc.weight_decay, warmup=pc.warmup,
                      grad_clip=pc.grad_clip, total_steps=pc.steps, final_lr_frac=pc.final_lr_frac)
     opt = build_optimizer(model, oc)
@@ -364,7 +369,7 @@ def pretrain(tutor: Tutor, pc: PretrainConfig, out_dir: Path, name: str, progres
             log.append({"step": step + 1, "loss_ema": round(ema, 5), "seconds": round(time.time() - t0, 1)})
     summary = {"name": name, "steps": pc.steps, "seconds": round(time.time() - t0, 1), "loss_tokens": tokens_seen,
                "final_loss_ema": round(ema, 5), "params": model.num_params(), "log": log}
-    save_toy_model(model, hf_tok, out_dir, {"max_new_tokens": pc.context * 5 // 8, "tutor": asdict(tutor),
+    save_toy_model(model.cpu(), hf_tok, out_dir, {"max_new_tokens": pc.context * 5 // 8, "tutor": asdict(tutor),
                                             "pretrain": asdict(pc), "summary": summary})
     return summary
 
@@ -437,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=pd.layers, help="transformer blocks")
     p.add_argument("--context", type=int, default=pd.context, help="positions (384 for a reflecting tutor)")
     p.add_argument("--only", choices=["base", "teacher"], help="train just one of the two models")
+    p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     p.add_argument("--out", type=Path, default=TOY_MODELS_DIR, help="folder that receives toy-base/ and toy-teacher/")
     ap.add_argument("--check-only", action="store_true", help="print the tutor's histogram and stop")
     ap.add_argument("--k", type=int, default=64, help="samples per test question for the tutor check")
@@ -468,7 +474,7 @@ def main(argv=None) -> None:
         pc = PretrainConfig(
             steps=steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, hidden_size=a.hidden_size, layers=a.layers,
             context=a.context)
-        s = pretrain(tut, pc, a.out / name, name)
+        s = pretrain(tut, pc, a.out / name, name, device=a.device)
         print(f"{name}: {s['params']:,} parameters, {s['steps']} steps, {s['loss_tokens']:,} loss tokens, "
               f"final loss {s['final_loss_ema']:.4f}, {s['seconds'] / 60:.1f} min -> {a.out / name}")
 

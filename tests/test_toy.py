@@ -122,3 +122,41 @@ def test_reflection_knob_writes_the_papers_keywords_and_repairs_only_what_the_tu
     assert sum(is_correct(t, p.answer) for p, t in superficial if reflection_count(t)) == 0
     unk = build_tokenizer().token_to_id(UNK)
     assert unk not in build_tokenizer().encode(reflected[0]).ids
+
+
+def test_long_sum_knob_makes_five_digit_sums_rare_knowledge_of_the_hardest_level_only():
+    import random
+
+    from minireason.tasks import LEVELS, toy_split
+    from minireason.toy import Tutor, knowledge_group, needs_long_sum
+
+    problems = toy_split("test")
+    long_sum = [p for p in problems if needs_long_sum(p)]
+    assert long_sum and {p.level for p in long_sum} == {LEVELS[-1]}  # only 3-digit x 2-digit questions
+    assert all(p.a * p.b >= 10_000 for p in long_sum)
+    # off by default: the same random stream as before the knob existed
+    assert [Tutor().solve(p, random.Random(i)) for i, p in enumerate(problems[-80:])] == \
+        [Tutor(long_sum=1.0).solve(p, random.Random(i)) for i, p in enumerate(problems[-80:])]
+    never = Tutor(long_sum=0.0, reflect=1.0, reflect_fix=1.0)  # not even a reflection repairs missing knowledge
+    assert sum(never.success_counts(long_sum[:30], 16)) == 0
+    others = [p for p in problems if not needs_long_sum(p)][:60]
+    fixing = Tutor(reflect=1.0, reflect_fix=1.0)
+    assert never.success_counts(others, 8, seed=3) == fixing.success_counts(others, 8, seed=3)
+    rare = Tutor(long_sum=0.05, slip=0, hard_slip=0, carry_slip=0, final_slip=0, partial_facts=(), gap_facts=())
+    rate = sum(rare.success_counts(long_sum, 64)) / (64 * len(long_sum))
+    assert 0.03 < rate < 0.07  # clean steps otherwise: right exactly when the five-digit sum is
+    assert knowledge_group(long_sum[0], Tutor(long_sum=0.05, gap_facts=(), partial_facts=())) == "long-sum"
+    assert knowledge_group(long_sum[0], Tutor(gap_facts=(), partial_facts=())) == "other"
+
+
+def test_pretrain_writes_a_loadable_model_that_records_its_tutor_and_context(tmp_path):
+    from minireason.model import load_pretrained, model_hints
+    from minireason.toy import PretrainConfig, Tutor, pretrain
+
+    tutor = Tutor(long_sum=0.05, guess=0.3, guess_right=0.5, reflect=0.3, reflect_fix=0.1)
+    pc = PretrainConfig(steps=3, batch_size=8, warmup=1, hidden_size=24, layers=1, context=384)
+    summary = pretrain(tutor, pc, tmp_path / "m", "m", progress=False, device="cpu")
+    assert summary["steps"] == 3 and summary["loss_tokens"] > 0
+    assert Tutor.from_model(str(tmp_path / "m")) == tutor  # the knobs round-trip through config.json
+    assert model_hints(tmp_path / "m")["max_new_tokens"] == 240  # room for reflections, within 384 positions
+    assert load_pretrained(tmp_path / "m").config.max_position_embeddings == 384

@@ -1,0 +1,58 @@
+"""The claim lab: its verdict rules judged on the paper's own numbers and on the toy study's, and the --mini lab
+end to end (every stage, every claim's section and figure, a resume that redoes nothing)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+from claims_report import e1_verdict, e2_verdict, e3_verdict, e4_verdict, e5_verdict, e6_verdict  # noqa: E402
+
+
+def test_the_papers_own_numbers_pass_every_rule():
+    assert e1_verdict(13.9, -0.2) == "reproduced"  # Table 3, 1.5B, test
+    assert e2_verdict([0.005, 0.006, 0.088, 0.247, 0.366, 0.198]) == "reproduced"  # Fig. 1
+    assert e4_verdict(11.6 - 0.8) == "reproduced"  # Table 4
+    assert e5_verdict(643 / 707, 0.63 - 0.92) == "reproduced"  # Fig. 3 and 14
+    assert e3_verdict([1.9, 1.8, 1.2, 0.6], [0.3, 0.2, 0.1, 0.05]) == "reproduced"
+
+
+def test_the_toy_studys_misses_fail_the_rules_they_missed():
+    # experiments/RESULTS.md: pass@64 +2.7 (mixed), gains largest in [5-16] at k = 256, Base<-RL - Base<-Base +0.6
+    assert e1_verdict(32.8, 2.7) == "mixed"
+    assert e1_verdict(32.8, 4.0) == "not reproduced" and e1_verdict(2.0, 0.0) == "not reproduced"
+    assert e2_verdict([0.125, 0.746, 0.818, 0.720, 0.507, 0.165]) == "not reproduced"
+    assert e2_verdict([None, 0.30, 0.10, 0.35, 0.40, 0.20]) == "not reproduced"  # [1-4] gains more than half the top
+    assert e4_verdict(33.1 - 32.5) == "not reproduced"
+    assert e5_verdict(1.10, 0.0) == "not reproduced" and e5_verdict(1.0, 0.05) == "not reproduced"
+    assert e3_verdict([1.9, 0.5], [0.3, 0.6]) == "not reproduced"
+    assert e6_verdict(0.1, 15.5) == "reproduced" and e6_verdict(5.0, 15.5) == "not reproduced"
+
+
+@pytest.mark.slow
+def test_mini_lab_runs_every_stage_and_resumes_without_redoing_work(tmp_path):
+    cmd = [sys.executable, "experiments/claim_lab.py", "--mini", "--seeds", "1", "--out", str(tmp_path)]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    page = (tmp_path / "CLAIMS.md").read_text()
+    for title in ("## E1", "## E2", "## E3", "## E4", "## E5", "## Outcome vs process reward", "## E6"):
+        assert title in page
+    assert "Pending" not in page and "pending" not in page
+    assert page.count("Rule, fixed before the runs") == 6
+    figures = {f.name for f in (tmp_path / "figures" / "lab").iterdir()}
+    assert figures == {"e1_pass_at_k.png", "e2_per_bin.png", "e3_entropy.png", "e4_self_distillation.png",
+                       "e5_reflection.png", "e6_distillation.png"}
+    for world in ("on", "off"):
+        models = set(json.loads((tmp_path / world / "eval" / "metrics.json").read_text())["models"])
+        assert {"base", "rl-seed0", "base-from-base", "base-from-rl"} <= models
+    assert {"process-seed0", "reasoning-only", "all-questions"} <= set(
+        json.loads((tmp_path / "on" / "eval" / "metrics.json").read_text())["models"])
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "train_rl.py --out" not in again.stdout and "train_distill.py --out" not in again.stdout
+    other = subprocess.run([*cmd[:2], "--fast", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert other.returncode != 0 and "other settings" in other.stderr
