@@ -175,6 +175,17 @@ def capability(m: dict) -> float:
     return m["pass@k"][-1]
 
 
+def spread_section(lab: Path, m: dict) -> list[str]:
+    """The default world's base: how its test questions spread over the bins, and whether hard-gap questions
+    stay unsolved (the world's design promises X = 0 there: no guess or reflection supplies a missing fact)."""
+    groups = knowledge_of(lab, "on")
+    counts = m["models"]["base"]["counts"]
+    gap_solved = sum(c > 0 for c, g in zip(counts, groups) if g == "hard-gap")
+    shares = [f"{n} ({100 * n / m['questions']:.0f}%)" for n in m["bin_sizes"]]
+    return ["| | " + " | ".join(m["bins"]) + " | hard-gap questions with X > 0 |", "|---|" + "---|" * (len(shares) + 1),
+            "| world on, base | " + " | ".join(shares) + f" | {gap_solved} of {groups.count('hard-gap')} |"]
+
+
 def e1_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
     k = next(m["k"] for m in worlds.values())
     lines = [f"| world | base accuracy | RL − base accuracy | base pass@{k} | RL − base pass@{k} | verdict |",
@@ -346,7 +357,7 @@ RULES = {"E1": e1_verdict, "E2": e2_verdict, "E3": e3_verdict, "E4": e4_verdict,
 
 def claim_sections(lab: Path, worlds: dict) -> tuple[dict[str, list[str]], dict[str, dict]]:
     """Markdown lines and verdicts of every claim whose runs exist."""
-    sections, verdicts = {}, {}
+    sections, verdicts = {"spread": spread_section(lab, worlds["on"])}, {}
     sections["E1"], verdicts["E1"] = e1_section(lab, worlds)
     sections["E2"], verdicts["E2"] = e2_section(worlds)
     sections["E3"], verdicts["E3"] = e3_section(worlds)
@@ -361,6 +372,7 @@ def claim_sections(lab: Path, worlds: dict) -> tuple[dict[str, list[str]], dict[
 
 
 TITLES = {
+    "spread": "The default world's base: spread over the bins",
     "E1": "E1: accuracy rises, capability does not",
     "E2": "E2: the gains sit on easier questions",
     "E3": "E3: answer entropy falls (world on)",
