@@ -67,7 +67,7 @@ class Lab:
     def timed(self, stage: str, run) -> None:
         """Run one stage, add its seconds to <out>/times.json, then rewrite CLAIMS.md with what exists."""
         t0 = time.time()
-        run()
+        run(self)
         times_file = self.out / "times.json"
         times = json.loads(times_file.read_text()) if times_file.is_file() else {}
         times[stage] = round(times.get(stage, 0) + time.time() - t0)
@@ -110,11 +110,41 @@ def evaluate(lab: Lab) -> None:
     """Every model trained so far on the test set, k samples each (resumable; the base is the reference)."""
     for world, models in lab.models.items():
         metrics = lab.out / world / "eval" / "metrics.json"
-        if metrics.is_file() and list(json.loads(metrics.read_text())["models"]) == list(models):
-            continue  # this world's report already covers exactly these models
+        if metrics.is_file() and set(models) <= set(json.loads(metrics.read_text())["models"]):
+            continue  # this world's report already covers these models
         spec = [a for name, folder in models.items() for a in ("--model", f"{name}={folder}")]
         sh("evaluate.py", "--data", "test", "--k", str(lab.k), "--out", str(lab.out / world / "eval"),
            "--no-figures", *spec, *(["--limit", "16"] if lab.mini else []))
+
+
+def outcome_rl(lab: Lab) -> None:
+    for world in WORLDS:
+        rl(lab, world, "outcome")
+
+
+def self_distillation(lab: Lab) -> None:
+    """E4: the base distilled from its own right answers, and from RL seed 0's."""
+    for world in WORLDS:
+        distill(lab, world, "base-from-base", "--variant", "self")
+        distill(lab, world, "base-from-rl", "--variant", "rl", "--teacher", str(lab.models[world]["rl-seed0"]))
+    evaluate(lab)
+
+
+def process_rl(lab: Lab) -> None:
+    rl(lab, "on", "process")
+    evaluate(lab)
+
+
+def teacher_distillation(lab: Lab) -> None:
+    """E6: the clean toy-teacher distilled on base-solvable questions only, and on all questions."""
+    distill(lab, "on", "reasoning-only", "--variant", "reasoning-only")
+    distill(lab, "on", "all-questions", "--variant", "all")
+    evaluate(lab)
+
+
+STAGES = [("1 pretrain", pretrain), ("2 RL (outcome)", outcome_rl), ("3 evaluate", evaluate),
+          ("4 self-distillation", self_distillation), ("5 RL (process)", process_rl),
+          ("6 teacher distillation", teacher_distillation)]
 
 
 def main() -> None:
@@ -126,7 +156,7 @@ def main() -> None:
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--fast", action="store_true", help="k = 64 and a 1000-question distillation pool")
     size.add_argument("--mini", action="store_true",
-                      help="a miniature lab: the shipped toy-base for both worlds, 2 RL steps, 24 questions, k = 4")
+                      help="a miniature lab: the shipped toy-base for both worlds, 2 RL steps, 16 questions, k = 4")
     args = ap.parse_args()
     page = args.page or (args.out / "CLAIMS.md" if args.mini else ROOT / "experiments" / "CLAIMS.md")
     lab = Lab(args.out, k=4 if args.mini else 64 if args.fast else 256, seeds=args.seeds, page=page, mini=args.mini,
@@ -137,17 +167,8 @@ def main() -> None:
     lab.out.mkdir(parents=True, exist_ok=True)
     settings_file.write_text(json.dumps(lab.settings(), indent=1) + "\n")
     t0 = time.time()
-    lab.timed("1 pretrain", lambda: pretrain(lab))
-    lab.timed("2 RL (outcome)", lambda: [rl(lab, world, "outcome") for world in WORLDS])
-    lab.timed("3 evaluate", lambda: evaluate(lab))
-    lab.timed("4 self-distillation", lambda: ([distill(lab, w, "base-from-base", "--variant", "self") for w in WORLDS],
-                                             [distill(lab, w, "base-from-rl", "--variant", "rl", "--teacher",
-                                                      str(lab.models[w]["rl-seed0"])) for w in WORLDS],
-                                             evaluate(lab)))
-    lab.timed("5 RL (process)", lambda: (rl(lab, "on", "process"), evaluate(lab)))
-    lab.timed("6 teacher distillation", lambda: (distill(lab, "on", "reasoning-only", "--variant", "reasoning-only"),
-                                                distill(lab, "on", "all-questions", "--variant", "all"),
-                                                evaluate(lab)))
+    for stage, run in STAGES:
+        lab.timed(stage, run)
     print(f"claim lab finished in {(time.time() - t0) / 60:.0f} min; the page is {lab.page}")
 
 
