@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from claims_report import write_claims  # noqa: E402
+from minireason.files import atomic_write  # noqa: E402
 from minireason.model import resolve_model_dir  # noqa: E402
 from toy_study import sh, train  # noqa: E402
 
@@ -59,7 +60,11 @@ class Lab:
     page: Path
     mini: bool = False
     fast: bool = False
-    models: dict = field(default_factory=lambda: {w: {} for w in WORLDS})  # world -> evaluated name -> folder
+    worlds: tuple[str, ...] = tuple(WORLDS)  # the worlds this process runs (--world: one, e.g. one per process)
+    models: dict = field(default_factory=dict)  # world -> evaluated name -> folder
+
+    def __post_init__(self):
+        self.models = {w: {} for w in self.worlds}
 
     def base(self, world: str) -> Path:
         return self.out / world / "toy-base"
@@ -68,10 +73,10 @@ class Lab:
         """Run one stage, add its seconds to <out>/times.json, then rewrite CLAIMS.md with what exists."""
         t0 = time.time()
         run(self)
-        times_file = self.out / "times.json"
+        times_file, key = self.out / "times.json", f"{stage} [{', '.join(self.worlds)}]"
         times = json.loads(times_file.read_text()) if times_file.is_file() else {}
-        times[stage] = round(times.get(stage, 0) + time.time() - t0)
-        times_file.write_text(json.dumps(times, indent=1) + "\n")
+        times[key] = round(times.get(key, 0) + time.time() - t0)
+        atomic_write(times_file, json.dumps(times, indent=1) + "\n")
         write_claims(self.out, self.settings(), self.page)
 
     def settings(self) -> dict:
@@ -81,11 +86,11 @@ class Lab:
 
 def pretrain(lab: Lab) -> None:
     """Each world's base, pretrained on its tutor (--mini: a copy of the shipped toy-base stands in)."""
-    for world, flags in WORLDS.items():
+    for world in lab.worlds:
         if lab.mini and not lab.base(world).is_dir():
             shutil.copytree(resolve_model_dir("toy-base"), lab.base(world))
         if not (lab.base(world) / "model.safetensors").is_file():
-            sh("-m", "minireason.toy", "--only", "base", "--out", str(lab.out / world), *flags)
+            sh("-m", "minireason.toy", "--only", "base", "--out", str(lab.out / world), *WORLDS[world])
         lab.models[world]["base"] = lab.base(world)
 
 
@@ -118,28 +123,30 @@ def evaluate(lab: Lab) -> None:
 
 
 def outcome_rl(lab: Lab) -> None:
-    for world in WORLDS:
+    for world in lab.worlds:
         rl(lab, world, "outcome")
 
 
 def self_distillation(lab: Lab) -> None:
     """E4: the base distilled from its own right answers, and from RL seed 0's."""
-    for world in WORLDS:
+    for world in lab.worlds:
         distill(lab, world, "base-from-base", "--variant", "self")
         distill(lab, world, "base-from-rl", "--variant", "rl", "--teacher", str(lab.models[world]["rl-seed0"]))
     evaluate(lab)
 
 
 def process_rl(lab: Lab) -> None:
-    rl(lab, "on", "process")
-    evaluate(lab)
+    if "on" in lab.worlds:
+        rl(lab, "on", "process")
+        evaluate(lab)
 
 
 def teacher_distillation(lab: Lab) -> None:
     """E6: the clean toy-teacher distilled on base-solvable questions only, and on all questions."""
-    distill(lab, "on", "reasoning-only", "--variant", "reasoning-only")
-    distill(lab, "on", "all-questions", "--variant", "all")
-    evaluate(lab)
+    if "on" in lab.worlds:
+        distill(lab, "on", "reasoning-only", "--variant", "reasoning-only")
+        distill(lab, "on", "all-questions", "--variant", "all")
+        evaluate(lab)
 
 
 STAGES = [("1 pretrain", pretrain), ("2 RL (outcome)", outcome_rl), ("3 evaluate", evaluate),
@@ -151,6 +158,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "lab")
     ap.add_argument("--seeds", type=int, default=3, help="RL runs with seeds 0..N-1, per world and reward")
+    ap.add_argument("--world", choices=list(WORLDS), help="run one world only (two processes run both in parallel)")
     ap.add_argument("--page", type=Path,
                     help="the results page (default: experiments/CLAIMS.md; with --mini: <out>/CLAIMS.md)")
     size = ap.add_mutually_exclusive_group()
@@ -160,7 +168,7 @@ def main() -> None:
     args = ap.parse_args()
     page = args.page or (args.out / "CLAIMS.md" if args.mini else ROOT / "experiments" / "CLAIMS.md")
     lab = Lab(args.out, k=4 if args.mini else 64 if args.fast else 256, seeds=args.seeds, page=page, mini=args.mini,
-              fast=args.fast)
+              fast=args.fast, worlds=(args.world,) if args.world else tuple(WORLDS))
     settings_file = lab.out / "settings.json"
     if settings_file.is_file() and json.loads(settings_file.read_text()) != lab.settings():
         raise SystemExit(f"{settings_file}: this lab folder was run with other settings; use another --out")
