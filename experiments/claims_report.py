@@ -51,6 +51,9 @@ under "Changes after the runs" with both outcomes):
 """
 
 
+CHANGES = "**Changes after the runs:** none. Every setting and rule above is as committed before the first RL run."
+
+
 def load_world(lab: Path, world: str) -> dict | None:
     path = lab / world / "eval" / "metrics.json"
     return json.loads(path.read_text()) if path.is_file() else None
@@ -394,7 +397,7 @@ def header(lab: Path, settings: dict) -> list[str]:
             f"k = {k} samples per question of the toy test set ({questions}), bins by the world's base; GRPO over "
             f"{settings['seeds']} seeds (`train_rl.py` toy defaults); distillation pool "
             f"{settings['distillation pool']} train questions. Tutor flags (`python -m minireason.toy`): {worlds}.",
-            "", WHY]
+            "", WHY, CHANGES, ""]
 
 
 def verdict_table(verdicts: dict) -> list[str]:

@@ -17,7 +17,8 @@ partial fact is stated above its true value). Column arithmetic turns a trace's 
 result = truth + sum_j error_j * 10^j, so a trace with any error is wrong: no slip can undo a gap,
 and "never solvable" is a property of the world, not luck. Two knobs, off in the shipped models, break
 this on purpose (issue 16): `guess` boxes a guess that may be right over wrong steps, and `reflect` /
-`reflect_fix` re-state a wrong step after "wait, let me recalculate:", repaired or not (never a gap fact).
+`reflect_fix` re-state a wrong step after "wait, let me recalculate:", repaired or not (only slips: never a gap,
+partial or long-sum fact). A third, `long_sum`, makes five-digit final sums rare knowledge.
 
 A solution (for the question "What is 347 * 29?", the prompt, question-only):
     7*9=63,4*9=36+6=42,3*9=27+4=31:3123;7*2=14,4*2=8+1=9,3*2=6:694;3123+6940=10063 \\boxed{10063}
@@ -96,7 +97,7 @@ class Tutor:
     guess_right: float = 0.3
     # reflection (issue 16, E5): after a wrong step, with probability `reflect` the tutor writes REFLECTION and the
     # step again, repaired with probability `reflect_fix` (low: superficial reflection; high: self-correction);
-    # a gap fact is never repaired (the tutor does not know it)
+    # only slips are repaired: a gap, partial or long-sum fact never is (recalculating does not teach a fact)
     reflect: float = 0.0
     reflect_fix: float = 0.0
     # reach (issue 16, E1/E2): probability that a five-digit final sum is written right (else 1, 2 or 10 above);
