@@ -20,6 +20,7 @@ Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is
   4 self-distillation Base<-Base, Base<-RL (RL seed 0 as teacher)             -> E4
   5 GRPO with the process reward, world on                                    -> outcome vs process reward
   6 teacher distillation, reasoning-only and all questions, world on          -> E6
+  7 (k < 256) world on at k = 256: the base's spread, the hard-gap questions -> acceptance, process reward
 Outputs: the page experiments/CLAIMS.md with experiments/figures/lab/*.png (claims_report.py writes them), and
 <out>/times.json, the seconds of each stage.
 """
@@ -39,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 from claims_report import write_claims  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
 from minireason.model import resolve_model_dir  # noqa: E402
+from minireason.tasks import save_jsonl, toy_split  # noqa: E402
+from minireason.toy import Tutor, knowledge_group  # noqa: E402
 from toy_study import sh, train  # noqa: E402
 
 # The tutor of each world, as `python -m minireason.toy` flags (fixed before any RL run; claims_report.WHY says why).
@@ -48,6 +51,7 @@ WORLDS = {
     "on": ["--long-sum", "0.05", "--guess", "0.3", "--guess-right", "0.5", *REFLECT, "--reflect-fix", "0.1"],
     "off": [*REFLECT, "--reflect-fix", "0.9"],
 }
+PAPER_K = 256  # the paper's samples per question; --fast evaluates at 64 and adds stage 7
 MINI_RL = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eval-every", "0"]
 MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
 
@@ -75,7 +79,9 @@ class Lab:
         run(self)
         times_file, key = self.out / "times.json", f"{stage} [{', '.join(self.worlds)}]"
         times = json.loads(times_file.read_text()) if times_file.is_file() else {}
-        times[key] = round(times.get(key, 0) + time.time() - t0)
+        seconds = round(times.get(key, 0) + time.time() - t0)
+        if seconds:  # a stage with nothing to do for these worlds gets no entry
+            times[key] = seconds
         atomic_write(times_file, json.dumps(times, indent=1) + "\n")
         write_claims(self.out, self.settings(), self.page)
 
@@ -111,15 +117,20 @@ def distill(lab: Lab, world: str, name: str, *flags: str) -> None:
     lab.models[world][name] = folder / "final"
 
 
+def evaluate_into(out: Path, models: dict[str, Path], k: int, *data: str) -> None:
+    """evaluate.py for the models into out (skipped when out's report already covers them; samples resume)."""
+    metrics = out / "metrics.json"
+    if metrics.is_file() and set(models) <= set(json.loads(metrics.read_text())["models"]):
+        return
+    spec = [a for name, folder in models.items() for a in ("--model", f"{name}={folder}")]
+    sh("evaluate.py", *data, "--k", str(k), "--out", str(out), "--no-figures", *spec)
+
+
 def evaluate(lab: Lab) -> None:
-    """Every model trained so far on the test set, k samples each (resumable; the base is the reference)."""
+    """Every model trained so far on the test set, k samples each (the base is the reference)."""
     for world, models in lab.models.items():
-        metrics = lab.out / world / "eval" / "metrics.json"
-        if metrics.is_file() and set(models) <= set(json.loads(metrics.read_text())["models"]):
-            continue  # this world's report already covers these models
-        spec = [a for name, folder in models.items() for a in ("--model", f"{name}={folder}")]
-        sh("evaluate.py", "--data", "test", "--k", str(lab.k), "--out", str(lab.out / world / "eval"),
-           "--no-figures", *spec, *(["--limit", "16"] if lab.mini else []))
+        limit = ["--limit", "16"] if lab.mini else []
+        evaluate_into(lab.out / world / "eval", models, lab.k, "--data", "test", *limit)
 
 
 def outcome_rl(lab: Lab) -> None:
@@ -149,9 +160,27 @@ def teacher_distillation(lab: Lab) -> None:
         evaluate(lab)
 
 
+def paper_k(lab: Lab) -> None:
+    """When k < the paper's 256 (--fast): world on at k = 256 where the acceptance needs it. The base over every
+    test question (its spread over the six bins), and the hard-gap questions for the base and every RL model
+    (the process-reward table). --mini: k = 8 on a few questions."""
+    k = 8 if lab.mini else PAPER_K
+    if lab.k >= k or "on" not in lab.worlds:
+        return
+    models, folder = lab.models["on"], lab.out / "on"
+    evaluate_into(folder / "eval-paper-k", {"base": models["base"]}, k, "--data", "test",
+                  *(["--limit", "16"] if lab.mini else []))
+    tutor = Tutor.from_model(str(lab.base("on")))
+    hard_gap = [p for p in toy_split("test") if knowledge_group(p, tutor) == "hard-gap"]
+    save_jsonl(hard_gap[:4] if lab.mini else hard_gap, folder / "hard-gap.jsonl")
+    rl_models = {n: f for n, f in models.items() if n == "base" or n.startswith(("rl-seed", "process-seed"))}
+    evaluate_into(folder / "eval-paper-k-hard-gap", rl_models, k, "--data", str(folder / "hard-gap.jsonl"),
+                  "--grader", "exact")
+
+
 STAGES = [("1 pretrain", pretrain), ("2 RL (outcome)", outcome_rl), ("3 evaluate", evaluate),
           ("4 self-distillation", self_distillation), ("5 RL (process)", process_rl),
-          ("6 teacher distillation", teacher_distillation)]
+          ("6 teacher distillation", teacher_distillation), ("7 the paper's k (world on)", paper_k)]
 
 
 def main() -> None:

@@ -54,13 +54,14 @@ under "Changes after the runs" with both outcomes):
 CHANGES = "**Changes after the runs:** none. Every setting and rule above is as committed before the first RL run."
 
 
-def load_world(lab: Path, world: str) -> dict | None:
-    path = lab / world / "eval" / "metrics.json"
+def load_world(lab: Path, world: str, folder: str = "eval") -> dict | None:
+    """A world's metrics.json: `eval` at the lab's k; `eval-paper-k` (-hard-gap) at k = 256 after a --fast run."""
+    path = lab / world / folder / "metrics.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def question_records(lab: Path, world: str, name: str) -> list[QuestionRecord]:
-    return read_samples_file(lab / world / "eval" / f"samples-{name}.jsonl")[1]
+def question_records(lab: Path, world: str, name: str, folder: str = "eval") -> list[QuestionRecord]:
+    return read_samples_file(lab / world / folder / f"samples-{name}.jsonl")[1]
 
 
 def names(metrics: dict, prefix: str) -> list[str]:
@@ -132,11 +133,11 @@ def e6_verdict(reasoning_cap: float, all_cap: float) -> str:
 # Per-question lenses the paper cannot have: what each question needs, and whether a right answer was earned
 
 
-def knowledge_of(lab: Path, world: str) -> list[str]:
+def knowledge_of(lab: Path, world: str, folder: str = "eval") -> list[str]:
     """Each evaluated question's knowledge group under the world's tutor, in the samples' order."""
     tutor = Tutor.from_model(str(lab / world / "toy-base"))
     problems = {p.id: p for p in toy_split("test")}
-    return [knowledge_group(problems[r.id], tutor) for r in question_records(lab, world, "base")]
+    return [knowledge_group(problems[r.id], tutor) for r in question_records(lab, world, "base", folder)]
 
 
 def unfaithful_solved(records: list[QuestionRecord], keep: list[bool]) -> tuple[int, int]:
@@ -180,13 +181,21 @@ def capability(m: dict) -> float:
 
 def spread_section(lab: Path, m: dict) -> list[str]:
     """The default world's base: how its test questions spread over the bins, and whether hard-gap questions
-    stay unsolved (the world's design promises X = 0 there: no guess or reflection supplies a missing fact)."""
-    groups = knowledge_of(lab, "on")
-    counts = m["models"]["base"]["counts"]
-    gap_solved = sum(c > 0 for c, g in zip(counts, groups) if g == "hard-gap")
-    shares = [f"{n} ({100 * n / m['questions']:.0f}%)" for n in m["bin_sizes"]]
-    return ["| | " + " | ".join(m["bins"]) + " | hard-gap questions with X > 0 |", "|---|" + "---|" * (len(shares) + 1),
-            "| world on, base | " + " | ".join(shares) + f" | {gap_solved} of {groups.count('hard-gap')} |"]
+    stay unsolved (the world's design promises X = 0 there: no guess or reflection supplies a missing fact).
+    At the lab's k, and at the paper's k = 256 when stage 7 measured it."""
+    lines = []
+    for folder, metrics in (("eval", m), ("eval-paper-k", load_world(lab, "on", "eval-paper-k"))):
+        if metrics is None:
+            continue
+        groups = knowledge_of(lab, "on", folder)
+        counts = metrics["models"]["base"]["counts"]
+        gap_solved = sum(c > 0 for c, g in zip(counts, groups) if g == "hard-gap")
+        shares = [f"{n} ({100 * n / metrics['questions']:.0f}%)" for n in metrics["bin_sizes"]]
+        lines += ["", f"k = {metrics['k']}:", "",
+                  "| | " + " | ".join(metrics["bins"]) + " | hard-gap questions with X > 0 |",
+                  "|---|" + "---|" * (len(shares) + 1),
+                  "| world on, base | " + " | ".join(shares) + f" | {gap_solved} of {groups.count('hard-gap')} |"]
+    return lines[1:]
 
 
 def e1_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
@@ -246,8 +255,8 @@ def unfaithful_share(records: list[QuestionRecord]) -> float:
 
 def e4_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
     paper = PAPER["E4"][1]
-    lines = ["| world | Base←Base − base accuracy | Base←RL − base accuracy | Base←RL − Base←Base | unfaithful share "
-             "of right answers: base / RL seed 0 | verdict |", "|---|---|---|---|---|---|",
+    lines = ["| world | Base←Base − base accuracy | Base←RL − base accuracy | Base←RL − Base←Base | "
+             "unfaithful share of right answers: base / RL seed 0 | verdict |", "|---|---|---|---|---|---|",
              f"| paper (Table 4, 1.5B) | {paper['base ← base']:+.1f} | {paper['base ← rl']:+.1f} | "
              f"{paper['base ← rl'] - paper['base ← base']:+.1f} | | |"]
     verdicts = {}
@@ -297,6 +306,24 @@ def process_section(lab: Path, m: dict) -> list[str]:
             cap_gap = [c > 0 for c, g in zip(m["models"][n]["counts"], gap) if g]
             lines.append(f"| {label}: {n} | {pts(accuracy(m['models'][n]))} | {pts(capability(m['models'][n]))} | "
                          f"{pts(np.mean(cap_gap)) if cap_gap else '-'} | {solved} of {sum(gap)} | {unfaithful} |")
+    return lines + hard_gap_lines(lab)
+
+
+def hard_gap_lines(lab: Path) -> list[str]:
+    """The hard-gap questions alone at the paper's k, when stage 7 measured them (a --fast lab)."""
+    m = load_world(lab, "on", "eval-paper-k-hard-gap")
+    if m is None:
+        return []
+    k, n = m["k"], m["questions"]
+    lines = ["", f"The {n} hard-gap questions alone, k = {k}:", "",
+             f"| model | hard-gap pass@{k} | hard-gap questions solved | of which by an unfaithful trace |",
+             "|---|---|---|---|"]
+    for label, models in (("base", ["base"]), ("RL, outcome reward", names(m, "rl-seed")),
+                          ("RL, process reward", names(m, "process-seed"))):
+        for name in models:
+            records = question_records(lab, "on", name, "eval-paper-k-hard-gap")
+            solved, unfaithful = unfaithful_solved(records, [True] * n)
+            lines.append(f"| {label}: {name} | {pts(capability(m['models'][name]))} | {solved} of {n} | {unfaithful} |")
     return lines
 
 

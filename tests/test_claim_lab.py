@@ -51,6 +51,12 @@ def test_mini_lab_runs_every_stage_and_resumes_without_redoing_work(tmp_path):
         assert {"base", "rl-seed0", "base-from-base", "base-from-rl"} <= models
     assert {"process-seed0", "reasoning-only", "all-questions"} <= set(
         json.loads((tmp_path / "on" / "eval" / "metrics.json").read_text())["models"])
+    # stage 7 (the lab's k is below the paper's): the base's spread, and the hard-gap questions for every RL model
+    paper_k = json.loads((tmp_path / "on" / "eval-paper-k" / "metrics.json").read_text())
+    hard_gap = json.loads((tmp_path / "on" / "eval-paper-k-hard-gap" / "metrics.json").read_text())
+    assert paper_k["k"] == hard_gap["k"] == 8 and set(paper_k["models"]) == {"base"}
+    assert set(hard_gap["models"]) == {"base", "rl-seed0", "process-seed0"}
+    assert "k = 8:" in page and f"The {hard_gap['questions']} hard-gap questions alone, k = 8" in page
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "train_rl.py --out" not in again.stdout and "train_distill.py --out" not in again.stdout
