@@ -67,7 +67,9 @@ FINDINGS_FAST = """\
 - **Hard-gap questions are not at X = 0** (22 of 74 at k = 256; the hard-gap-only run, whose samples are drawn
   with other sample numbers, finds 23). The tutor never solves them; the base does, always by an unfaithful trace
   (last table of the process-reward section): having learnt that a box may differ from the steps' result, it
-  sometimes boxes a number that cancels the missing fact's error. A model is not its tutor.
+  sometimes boxes a number that cancels the missing fact's error. A model is not its tutor. The guess knob makes
+  most of it: measured after the runs (`evaluate.py --k 256` on the same 74 questions), world off's base solves 4
+  of them and the shipped toy-base 1 (one right sample in 18,944).
 - **The outcome reward can amplify those unfaithful "solutions"; the process reward does not.** At k = 256 the
   outcome-reward seeds solve 6, 14 and 37 of the 74 hard-gap questions (seed 2 learnt the hack, and its pass@64
   of 90.2 carries more than half of world on's E1 capability gain); the process-reward seeds solve 6, 6 and 7, every one
