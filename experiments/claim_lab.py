@@ -73,6 +73,10 @@ class Lab:
     def base(self, world: str) -> Path:
         return self.out / world / "toy-base"
 
+    def test_data(self) -> list[str]:
+        """evaluate.py's flags for the test set (--mini: its first 16 questions)."""
+        return ["--data", "test", *(["--limit", "16"] if self.mini else [])]
+
     def timed(self, stage: str, run) -> None:
         """Run one stage, add its seconds to <out>/times.json, then rewrite CLAIMS.md with what exists."""
         t0 = time.time()
@@ -129,8 +133,7 @@ def evaluate_into(out: Path, models: dict[str, Path], k: int, *data: str) -> Non
 def evaluate(lab: Lab) -> None:
     """Every model trained so far on the test set, k samples each (the base is the reference)."""
     for world, models in lab.models.items():
-        limit = ["--limit", "16"] if lab.mini else []
-        evaluate_into(lab.out / world / "eval", models, lab.k, "--data", "test", *limit)
+        evaluate_into(lab.out / world / "eval", models, lab.k, *lab.test_data())
 
 
 def outcome_rl(lab: Lab) -> None:
@@ -168,8 +171,7 @@ def paper_k(lab: Lab) -> None:
     if lab.k >= k or "on" not in lab.worlds:
         return
     models, folder = lab.models["on"], lab.out / "on"
-    evaluate_into(folder / "eval-paper-k", {"base": models["base"]}, k, "--data", "test",
-                  *(["--limit", "16"] if lab.mini else []))
+    evaluate_into(folder / "eval-paper-k", {"base": models["base"]}, k, *lab.test_data())
     tutor = Tutor.from_model(str(lab.base("on")))
     hard_gap = [p for p in toy_split("test") if knowledge_group(p, tutor) == "hard-gap"]
     save_jsonl(hard_gap[:4] if lab.mini else hard_gap, folder / "hard-gap.jsonl")

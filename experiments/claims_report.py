@@ -89,7 +89,7 @@ FINDINGS_FAST = """\
 - **How the run went:** every setting is as pre-registered. World off ran `--world off` in one process. World on
   stopped inside stage 4; its stages 4-7 were then run with the lab's own functions (`distill`, `rl`,
   `evaluate_into`) in two processes side by side, and `claim_lab.py --fast --world on` took the finished runs up
-  and wrote this page. Their times below are the sums of those processes' run times.
+  and wrote this page. Their times below are the sums of those processes' run times, plus that last pass.
 """
 
 
