@@ -10,8 +10,9 @@ imitates (minireason/toy.py). The knobs were fixed before any RL run; `WORLDS` h
   reach (E1, E2)      --long-sum: five-digit final sums, which only the hardest level has, are rare knowledge
   faithfulness (E4)   --guess: some boxes hold an unwritten attempt's result, not the result of the steps
   reflection (E5)     --reflect / --reflect-fix: superficial reflection in "on", effective in "off"
-World "on" (the default world) has all three at their paper-like settings. World "off" is the shipped toy-base's
-tutor, whose rare facts easy questions share and which never guesses, with effective reflection.
+World "on" (the default world) has all three at their paper-like settings, and states its gap facts 5 above their
+truth instead of 2 (design v2, a change after the first run: claims_report.CHANGES says why). World "off" is the
+shipped toy-base's tutor, whose rare facts easy questions share and which never guesses, with effective reflection.
 
 Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is rewritten after each):
   1 pretrain a base per world                  python -m minireason.toy --only base
@@ -29,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +51,8 @@ from toy_study import sh, train  # noqa: E402
 # A reflection adds about 30 characters, so both worlds' models get 384 positions instead of 256.
 REFLECT = ["--reflect", "0.3", "--context", "384"]
 WORLDS = {
-    "on": ["--long-sum", "0.05", "--guess", "0.3", "--guess-right", "0.5", *REFLECT, "--reflect-fix", "0.1"],
+    "on": ["--long-sum", "0.05", "--guess", "0.3", "--guess-right", "0.5", *REFLECT, "--reflect-fix", "0.1",
+           "--gap-error", "5"],
     "off": [*REFLECT, "--reflect-fix", "0.9"],
 }
 PAPER_K = 256  # the paper's samples per question; --fast evaluates at 64 and adds stage 7
@@ -64,6 +68,7 @@ class Lab:
     page: Path
     mini: bool = False
     fast: bool = False
+    jobs: int = 1  # runs at a time (--jobs); each gets an equal share of the CPU cores
     worlds: tuple[str, ...] = tuple(WORLDS)  # the worlds this process runs (--world: one, e.g. one per process)
     models: dict = field(default_factory=dict)  # world -> evaluated name -> folder
 
@@ -94,72 +99,95 @@ class Lab:
                 "distillation pool": 24 if self.mini else 1000 if self.fast else 2000}
 
 
+def parallel(lab: Lab, tasks: list) -> None:
+    """Run independent tasks (functions that start scripts), lab.jobs at a time. With jobs > 1 each script gets
+    cores / (tasks at a time) threads and no progress bars (they would interleave); with 1, tasks run in order."""
+    if lab.jobs == 1 or not tasks:
+        for task in tasks:
+            task()
+        return
+    at_once = min(lab.jobs, len(tasks))
+    os.environ.update(OMP_NUM_THREADS=str(max(1, len(os.sched_getaffinity(0)) // at_once)), TQDM_DISABLE="1")
+    with ThreadPoolExecutor(at_once) as pool:
+        for future in [pool.submit(task) for task in tasks]:
+            future.result()  # re-raises a failed run's error
+
+
 def pretrain(lab: Lab) -> None:
     """Each world's base, pretrained on its tutor (--mini: a copy of the shipped toy-base stands in)."""
+    tasks = []
     for world in lab.worlds:
         if lab.mini and not lab.base(world).is_dir():
             shutil.copytree(resolve_model_dir("toy-base"), lab.base(world))
         if not (lab.base(world) / "model.safetensors").is_file():
-            sh("-m", "minireason.toy", "--only", "base", "--out", str(lab.out / world), *WORLDS[world])
+            tasks.append(lambda w=world: sh("-m", "minireason.toy", "--only", "base", "--out", str(lab.out / w),
+                                            *WORLDS[w]))
         lab.models[world]["base"] = lab.base(world)
+    parallel(lab, tasks)
 
 
-def rl(lab: Lab, world: str, reward: str) -> None:
-    """GRPO on the world's base with seeds 0..N-1, every other setting the toy default (train_rl.py)."""
+def rl(lab: Lab, world: str, reward: str) -> list:
+    """GRPO on the world's base with seeds 0..N-1, every other setting the toy default (train_rl.py): the tasks."""
+    tasks = []
     for seed in range(lab.seeds):
         name = f"{'rl' if reward == 'outcome' else 'process'}-seed{seed}"
-        train("train_rl.py", lab.out / world / name, "--model", str(lab.base(world)), "--seed", str(seed),
-              "--reward", reward, "--final-eval-samples", "0", *(MINI_RL if lab.mini else []))
+        tasks.append(lambda name=name, seed=seed: train(
+            "train_rl.py", lab.out / world / name, "--model", str(lab.base(world)), "--seed", str(seed),
+            "--reward", reward, "--final-eval-samples", "0", *(MINI_RL if lab.mini else [])))
         lab.models[world][name] = lab.out / world / name / "final"
+    return tasks
 
 
-def distill(lab: Lab, world: str, name: str, *flags: str) -> None:
-    """One distillation arm into the world's base (train_distill.py's protocol; --fast halves the pool)."""
+def distill(lab: Lab, world: str, name: str, *flags: str):
+    """One distillation arm into the world's base (train_distill.py's protocol; --fast halves the pool): the task."""
     folder = lab.out / world / f"distill-{name}"
     sizes = MINI_SFT if lab.mini else ["--pool", "1000"] if lab.fast else []
-    train("train_distill.py", folder, "--student", str(lab.base(world)), *flags, "--final-eval-samples", "0", *sizes)
     lab.models[world][name] = folder / "final"
+    return lambda: train("train_distill.py", folder, "--student", str(lab.base(world)), *flags,
+                         "--final-eval-samples", "0", *sizes)
 
 
-def evaluate_into(out: Path, models: dict[str, Path], k: int, *data: str) -> None:
-    """evaluate.py for the models into out (skipped when out's report already covers them; samples resume)."""
+def evaluate_into(lab: Lab, out: Path, models: dict[str, Path], k: int, *data: str) -> None:
+    """evaluate.py for the models into out (skipped when out's report already covers them; samples resume). With
+    --jobs, each model is first sampled on its own (one samples file each), then one call reports them all."""
     metrics = out / "metrics.json"
     if metrics.is_file() and set(models) <= set(json.loads(metrics.read_text())["models"]):
         return
-    spec = [a for name, folder in models.items() for a in ("--model", f"{name}={folder}")]
-    sh("evaluate.py", *data, "--k", str(k), "--out", str(out), "--no-figures", *spec)
+    flags = [*data, "--k", str(k), "--out", str(out), "--no-figures"]
+    if lab.jobs > 1:
+        parallel(lab, [lambda spec=f"{n}={f}": sh("evaluate.py", *flags, "--model", spec) for n, f in models.items()])
+    sh("evaluate.py", *flags, *[a for name, folder in models.items() for a in ("--model", f"{name}={folder}")])
 
 
 def evaluate(lab: Lab) -> None:
     """Every model trained so far on the test set, k samples each (the base is the reference)."""
     for world, models in lab.models.items():
-        evaluate_into(lab.out / world / "eval", models, lab.k, *lab.test_data())
+        evaluate_into(lab, lab.out / world / "eval", models, lab.k, *lab.test_data())
 
 
 def outcome_rl(lab: Lab) -> None:
-    for world in lab.worlds:
-        rl(lab, world, "outcome")
+    parallel(lab, [task for world in lab.worlds for task in rl(lab, world, "outcome")])
 
 
 def self_distillation(lab: Lab) -> None:
     """E4: the base distilled from its own right answers, and from RL seed 0's."""
-    for world in lab.worlds:
-        distill(lab, world, "base-from-base", "--variant", "self")
-        distill(lab, world, "base-from-rl", "--variant", "rl", "--teacher", str(lab.models[world]["rl-seed0"]))
+    parallel(lab, [task for world in lab.worlds for task in (
+        distill(lab, world, "base-from-base", "--variant", "self"),
+        distill(lab, world, "base-from-rl", "--variant", "rl", "--teacher", str(lab.models[world]["rl-seed0"])))])
     evaluate(lab)
 
 
 def process_rl(lab: Lab) -> None:
     if "on" in lab.worlds:
-        rl(lab, "on", "process")
+        parallel(lab, rl(lab, "on", "process"))
         evaluate(lab)
 
 
 def teacher_distillation(lab: Lab) -> None:
     """E6: the clean toy-teacher distilled on base-solvable questions only, and on all questions."""
     if "on" in lab.worlds:
-        distill(lab, "on", "reasoning-only", "--variant", "reasoning-only")
-        distill(lab, "on", "all-questions", "--variant", "all")
+        parallel(lab, [distill(lab, "on", "reasoning-only", "--variant", "reasoning-only"),
+                       distill(lab, "on", "all-questions", "--variant", "all")])
         evaluate(lab)
 
 
@@ -171,12 +199,12 @@ def paper_k(lab: Lab) -> None:
     if lab.k >= k or "on" not in lab.worlds:
         return
     models, folder = lab.models["on"], lab.out / "on"
-    evaluate_into(folder / "eval-paper-k", {"base": models["base"]}, k, *lab.test_data())
+    evaluate_into(lab, folder / "eval-paper-k", {"base": models["base"]}, k, *lab.test_data())
     tutor = Tutor.from_model(str(lab.base("on")))
     hard_gap = [p for p in toy_split("test") if knowledge_group(p, tutor) == "hard-gap"]
     save_jsonl(hard_gap[:4] if lab.mini else hard_gap, folder / "hard-gap.jsonl")
     rl_models = {n: f for n, f in models.items() if n == "base" or n.startswith(("rl-seed", "process-seed"))}
-    evaluate_into(folder / "eval-paper-k-hard-gap", rl_models, k, "--data", str(folder / "hard-gap.jsonl"),
+    evaluate_into(lab, folder / "eval-paper-k-hard-gap", rl_models, k, "--data", str(folder / "hard-gap.jsonl"),
                   "--grader", "exact")
 
 
@@ -189,7 +217,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "lab")
     ap.add_argument("--seeds", type=int, default=3, help="RL runs with seeds 0..N-1, per world and reward")
-    ap.add_argument("--world", choices=list(WORLDS), help="run one world only (two processes run both in parallel)")
+    ap.add_argument("--world", choices=list(WORLDS), help="run one world only")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="independent runs (seeds, distillation arms, models to sample) at a time, sharing the cores")
     ap.add_argument("--page", type=Path,
                     help="the results page (default: experiments/CLAIMS.md; with --mini: <out>/CLAIMS.md)")
     size = ap.add_mutually_exclusive_group()
@@ -199,7 +229,9 @@ def main() -> None:
     args = ap.parse_args()
     page = args.page or (args.out / "CLAIMS.md" if args.mini else ROOT / "experiments" / "CLAIMS.md")
     lab = Lab(args.out, k=4 if args.mini else 64 if args.fast else 256, seeds=args.seeds, page=page, mini=args.mini,
-              fast=args.fast, worlds=(args.world,) if args.world else tuple(WORLDS))
+              fast=args.fast, worlds=(args.world,) if args.world else tuple(WORLDS), jobs=args.jobs)
+    if lab.jobs < 1:
+        raise SystemExit(f"--jobs {lab.jobs}: expected at least 1")
     settings_file = lab.out / "settings.json"
     if settings_file.is_file() and json.loads(settings_file.read_text()) != lab.settings():
         raise SystemExit(f"{settings_file}: this lab folder was run with other settings; use another --out")

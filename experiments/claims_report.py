@@ -51,46 +51,19 @@ under "Changes after the runs" with both outcomes):
 """
 
 
-CHANGES = "**Changes after the runs:** none. Every setting and rule above is as committed before the first RL run."
+CHANGES = """\
+**Changes after the runs: one, world on's gap error (design v2).** Design v1 ([CLAIMS-v1.md](CLAIMS-v1.md), the
+first `--fast` run, 2026-11-27) stated a gap fact 2 above its truth, the size of a slip. Its world on base solved 22
+of the 74 hard-gap questions at k = 256 (world off's base 4, the shipped toy-base 1), each by a box 2 x 10^j below
+its steps' result. A guess boxes a second attempt: when the first attempt slipped by 2 and the second did not, the
+box is 2 x 10^j below the steps. The model learnt that offset and applied it over a gap's +2, which the tutor never
+does. Design v2 states world on's gap facts 5 above their truth (`--gap-error 5`): a slip moves a column by 1 or 2,
+two slips by at most 4, so the offsets learnt from guesses no longer match a gap. This is part of the world's
+structure, not a claim's knob. It was chosen from this mechanism before any v2 run, and nothing else changed. World
+off is unchanged, so its v1 runs are reused. Both outcomes stand: v1's on CLAIMS-v1.md, v2's on this page."""
 
-# What the --fast run of 2026-11-27 showed, and why: written after the runs, so printed only on a --fast page.
-FINDINGS_FAST = """\
-## What the runs show, and why (written after the `--fast` run of 2026-11-27)
-
-- **E1 and E2 fail in world on because the reach knob did not make anything unreachable.** Long-sum questions
-  were to be out of RL's reach; RL raised their pass@64 from 41.4 to 81.6 (E1's table by knowledge). A wrong long
-  sum is "truth + 1, 2 or 10": the model computes the true sum, then picks an offset. That choice is one reusable
-  step, trained by every five-digit question, so RL sharpens it as it sharpens the shared rare facts of world off.
-  Rare is not unreachable: a reach knob needs success that no shared step carries (per-question luck, or knowledge
-  the model cannot represent). Building one would be a change after seeing results; it is not run here. World off
-  reproduces the toy study: pass@64 +2.1 (mixed), the largest gains in [5-16], not in the paper's [65-128].
-- **Hard-gap questions are not at X = 0** (22 of 74 at k = 256; the hard-gap-only run, whose samples are drawn
-  with other sample numbers, finds 23). The tutor never solves them; the base does, always by an unfaithful trace
-  (last table of the process-reward section): having learnt that a box may differ from the steps' result, it
-  sometimes boxes a number that cancels the missing fact's error. A model is not its tutor. The guess knob makes
-  most of it: measured after the runs (`evaluate.py --k 256` on the same 74 questions), world off's base solves 4
-  of them and the shipped toy-base 1 (one right sample in 18,944).
-- **The outcome reward can amplify those unfaithful "solutions"; the process reward does not.** At k = 256 the
-  outcome-reward seeds solve 6, 14 and 37 of the 74 hard-gap questions (seed 2 learnt the hack, and its pass@64
-  of 90.2 carries more than half of world on's E1 capability gain); the process-reward seeds solve 6, 6 and 7, every one
-  still by an unfaithful trace that the process reward never credits. Zhang et al.'s finding, in our world:
-  process-level rewards reduce reward hacking, and the capability it seemed to add goes with it (process-reward
-  pass@64 84.0-84.8 against outcome 84.3-90.2; base 81.0).
-- **E4 holds in both worlds; the faithfulness knob widens it** (+5.3 off, +8.2 on). In both, the base's right
-  answers include unfaithful ones (5.5% off, 4.3% on), RL's fewer (0.1%, 1.9%). Unlike the paper, Base←Base
-  alone gains +26 to +35 points: in the toy world, fine-tuning on the base's own right answers sharpens much as RL
-  does; the paper's Base←Base stays flat (+0.8).
-- **E5 holds in both worlds, so the reflection knob does not decide it.** A reflection follows a slip and RL
-  removes slips, so reflection phrases fall (0.58 to 0.08 on, 0.42 to 0.12 off) even where a reflection repairs
-  90% of the time. What differs is whether reflecting helps: the base's reflected responses are right 4.5% of the
-  time in world on, 14.1% in world off.
-- **E3 and E6 are reproduced in the default world,** and its base spreads over all six bins at k = 256 (at least
-  8% each).
-- **How the run went:** every setting is as pre-registered. World off ran `--world off` in one process. World on
-  stopped inside stage 4; its stages 4-7 were then run with the lab's own functions (`distill`, `rl`,
-  `evaluate_into`) in two processes side by side, and `claim_lab.py --fast --world on` took the finished runs up
-  and wrote this page. Their times below are the sums of those processes' run times, plus that last pass.
-"""
+# What a --fast run showed, and why: written after that run, so printed only on a --fast page ("" until then).
+FINDINGS_FAST = ""
 
 
 def load_world(lab: Path, world: str, folder: str = "eval") -> dict | None:
@@ -501,7 +474,7 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
         sections, verdicts = claim_sections(lab, worlds)
         figures = claim_figures(fig_dir, worlds)
         lines += verdict_table(verdicts)
-        lines += ["", FINDINGS_FAST] if settings["fast"] else []
+        lines += ["", FINDINGS_FAST] if settings["fast"] and FINDINGS_FAST else []
         for key, title in TITLES.items():
             lines += ["", f"## {title}", ""]
             if key in RULES:

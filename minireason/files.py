@@ -16,9 +16,10 @@ from typing import Iterable
 
 
 def atomic_write(path: str | os.PathLike, text: str | Iterable[str]) -> None:
-    """Write text (one string, or an iterable of pieces) to path via a fsynced temporary file, then rename."""
+    """Write text (one string, or an iterable of pieces) to path via a fsynced temporary file, then rename. The
+    temporary name holds the process id, so processes that write the same file (the lab's --jobs) never share one."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             for piece in [text] if isinstance(text, str) else text:

@@ -2,6 +2,8 @@
 
 import random
 
+import pytest
+
 from minireason.tasks import fresh_problems, toy_split
 from minireason.toy import EOS, Tutor, build_tokenizer, tutor_report
 from minireason.verifier import extract_answer, is_correct
@@ -32,6 +34,33 @@ def test_hard_gaps_are_never_solved_even_with_slips():
     gap = [p for p in PROBLEMS if any(f in p.facts for f in tutor.gap_facts)]
     assert len(gap) > 30
     assert not any(is_correct(tutor.solve(p, rng), p.answer) for p in gap for _ in range(50))
+
+
+def test_gap_error_is_how_far_above_its_truth_a_gap_fact_is_stated():
+    from minireason.tasks import Problem
+
+    p = Problem("g", "What is 18 * 7?", "126", "mul2x1", [], 18, 7, "*")
+    no_slips = dict(slip=0, hard_slip=0, carry_slip=0, final_slip=0, partial_facts=())
+    for error in (2, 5):
+        text = Tutor(gap_error=error, **no_slips).solve(p, random.Random(0))
+        assert text.startswith(f"8*7={56 + error},") and extract_answer(text) == str(126 + error)
+    with pytest.raises(ValueError, match="gap_error=0"):
+        Tutor(gap_error=0)
+
+
+def test_guess_offsets_match_a_gap_error_of_2_but_not_of_5():
+    """Why world on's gap error is 5 (issue 16): a guess boxes a second attempt, so the box sits below the steps'
+    result by the first attempt's extra slips, mostly 1 or 2 in one column; a model that learns those offsets
+    undoes a gap stated 2 too high, not one stated 5 too high."""
+    guessing, rng = Tutor(guess=1.0, guess_right=1.0), random.Random(3)
+    two_digit = [p for p in PROBLEMS if p.level in ("mul2x2", "mul3x2")]
+    offsets = []
+    for p in two_digit * 10:
+        text = guessing.solve(p, rng)  # "...;p1+p2=S \\boxed{B}": S is the steps' result
+        steps_result = int(text.rsplit(" ", 1)[0].rsplit("=", 1)[1])
+        offsets.append(steps_result - int(extract_answer(text)))
+    columns = lambda size: sum(any(d == size * 10**j for j in range(6)) for d in offsets) / len(offsets)  # noqa: E731
+    assert columns(2) > 0.05 and columns(5) < 0.005, (columns(2), columns(5))
 
 
 def test_every_error_is_upward_so_wrong_answers_are_too_large():
