@@ -101,7 +101,8 @@ class Lab:
 
 def parallel(lab: Lab, tasks: list) -> None:
     """Run independent tasks (functions that start scripts), lab.jobs at a time. With jobs > 1 each script gets
-    cores / (tasks at a time) threads and no progress bars (they would interleave); with 1, tasks run in order."""
+    cores / (tasks at a time) threads, and training runs show no progress bar (sampling bars interleave); with 1,
+    tasks run in order."""
     if lab.jobs == 1 or not tasks:
         for task in tasks:
             task()
