@@ -62,8 +62,34 @@ two slips by at most 4, so the offsets learnt from guesses no longer match a gap
 structure, not a claim's knob. It was chosen from this mechanism before any v2 run, and nothing else changed. World
 off is unchanged, so its v1 runs are reused. Both outcomes stand: v1's on CLAIMS-v1.md, v2's on this page."""
 
-# What a --fast run showed, and why: written after that run, so printed only on a --fast page ("" until then).
-FINDINGS_FAST = ""
+# What the --fast run showed, and why: written after its runs, so printed only on a --fast page.
+FINDINGS_FAST = """\
+## What the runs show, and why (design v2, written after its `--fast` stages 1-5, 2026-11-27)
+
+- **The gap error was the leak, and fixing it leaves a residue that no base we trained avoids.** At k = 256 world
+  on's base now solves 1 of the 74 hard-gap questions in the run over all 600 (v1: 22) and 3 in the hard-gap-only
+  run, whose samples are drawn with other sample numbers (v1: 23): 2 and 3 right samples of 18,944. That is the
+  level of the bases that never saw a guess: world off's base solves 4 (10 samples), the shipped toy-base 1. Each v2
+  "solution" boxes the true product over steps that carry the gap's +5: a guess trains the box to predict the
+  product from the question, and that prediction does not share the steps' missing fact. The tutor's X = 0 holds
+  by construction; a learnt model's does not, at about one sample in 10^4.
+- **With the leak gone, outcome-reward RL no longer amplifies a hack.** The three RL seeds solve 1, 2 and 1 hard-gap
+  questions at k = 256 (v1: 6, 14 and 37), and hard-gap pass@64 falls from 1.4 (base) to 0.9 (RL).
+- **So the process reward has nothing left to remove.** At k = 64 the outcome seeds solve 0, 1 and 1 hard-gap
+  questions and the process seeds 0, 0 and 1; pass@64 is 85.5-87.0 against 84.7-86.5. In v1 the process reward's
+  value was that it kept a hack rare; here the outcome reward finds none.
+- **E1 and E2 still fail in world on, now for the reach knob's reason alone.** RL adds +44.0 accuracy and +5.3
+  pass@64; the capability gain sits in long-sum questions (pass@64 56.9 to 95.4) and partial-fact ones (86.3 to
+  96.3). As in v1, a wrong long sum is one reusable choice that RL sharpens. The largest per-bin gain is in [5-16].
+- **E4 holds with a wider margin** (+11.5, v1 +8.2): Base←RL +47.7, Base←Base +36.3. Base←Base is again far from
+  the paper's flat +0.8. E3 and E5 hold as in v1.
+- **The base's spread at k = 256** is 16 / 6 / 10 / 13 / 19 / 36% over the six bins, at least 5% in each.
+- **How the run went:** design v2 ran with `--jobs 2` (`claim_lab.py --fast --world on --out runs/lab2 --jobs 2`);
+  world off's v1 runs were copied in unchanged. The base was pretrained before the lab started, with the lab's own
+  command; the base's k = 256 samples (all questions, and the hard-gap ones for the base and the outcome-reward
+  seeds) were drawn early by hand with the lab's own calls, which stage 7 resumes. Stages 6-7 had not finished
+  when this was written.
+"""
 
 
 def load_world(lab: Path, world: str, folder: str = "eval") -> dict | None:
@@ -322,9 +348,10 @@ def process_section(lab: Path, m: dict) -> list[str]:
 
 
 def hard_gap_lines(lab: Path) -> list[str]:
-    """The hard-gap questions alone at the paper's k, when stage 7 measured them (a --fast lab)."""
+    """The hard-gap questions alone at the paper's k, once stage 7's report covers the base (a --fast lab; with
+    --jobs, a report of one model stands there until the last call reports all)."""
     m = load_world(lab, "on", "eval-paper-k-hard-gap")
-    if m is None:
+    if m is None or "base" not in m["models"]:
         return []
     k, n = m["k"], m["questions"]
     lines = ["", f"The {n} hard-gap questions alone, k = {k}:", "",
