@@ -150,13 +150,16 @@ def distill(lab: Lab, world: str, name: str, *flags: str):
 
 def evaluate_into(lab: Lab, out: Path, models: dict[str, Path], k: int, *data: str) -> None:
     """evaluate.py for the models into out (skipped when out's report already covers them; samples resume). With
-    --jobs, each model is first sampled on its own (one samples file each), then one call reports them all."""
+    --jobs, each model the report lacks is first sampled on its own (one samples file each), then one call reports
+    them all."""
     metrics = out / "metrics.json"
-    if metrics.is_file() and set(models) <= set(json.loads(metrics.read_text())["models"]):
+    reported = set(json.loads(metrics.read_text())["models"]) if metrics.is_file() else set()
+    if set(models) <= reported:
         return
     flags = [*data, "--k", str(k), "--out", str(out), "--no-figures"]
     if lab.jobs > 1:
-        parallel(lab, [lambda spec=f"{n}={f}": sh("evaluate.py", *flags, "--model", spec) for n, f in models.items()])
+        parallel(lab, [lambda spec=f"{n}={f}": sh("evaluate.py", *flags, "--model", spec)
+                       for n, f in models.items() if n not in reported])
     sh("evaluate.py", *flags, *[a for name, folder in models.items() for a in ("--model", f"{name}={folder}")])
 
 

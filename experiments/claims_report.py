@@ -54,7 +54,7 @@ under "Changes after the runs" with both outcomes):
 CHANGES = """\
 **Changes after the runs: one, world on's gap error (design v2).** Design v1 ([CLAIMS-v1.md](CLAIMS-v1.md), the
 first `--fast` run, 2026-11-27) stated a gap fact 2 above its truth, the size of a slip. Its world on base solved 22
-of the 74 hard-gap questions at k = 256 (world off's base 4, the shipped toy-base 1), each by a box 2 x 10^j below
+of the 74 hard-gap questions at k = 256 (world off's base 4, the shipped toy-base 1), most by a box 2 x 10^j below
 its steps' result. A guess boxes a second attempt: when the first attempt slipped by 2 and the second did not, the
 box is 2 x 10^j below the steps. The model learnt that offset and applied it over a gap's +2, which the tutor never
 does. Design v2 states world on's gap facts 5 above their truth (`--gap-error 5`): a slip moves a column by 1 or 2,
@@ -69,10 +69,10 @@ FINDINGS_FAST = """\
 - **The gap error was the leak, and fixing it leaves a residue that no base we trained avoids.** At k = 256 world
   on's base now solves 1 of the 74 hard-gap questions in the run over all 600 (v1: 22) and 3 in the hard-gap-only
   run, whose samples are drawn with other sample numbers (v1: 23): 2 and 3 right samples of 18,944. That is the
-  level of the bases that never saw a guess: world off's base solves 4 (10 samples), the shipped toy-base 1. Each v2
-  "solution" boxes the true product over steps that carry the gap's +5: a guess trains the box to predict the
-  product from the question, and that prediction does not share the steps' missing fact. The tutor's X = 0 holds
-  by construction; a learnt model's does not, at about one sample in 10^4.
+  level of the bases that never saw a guess: world off's base solves 4 (10 samples), the shipped toy-base 1.
+  Each v2 "solution" boxes the true product over steps that carry the gap's +5. Most likely a guess trains the box
+  to predict the product from the question, and that prediction does not share the steps' missing fact. The
+  tutor's X = 0 holds by construction; a learnt model's does not, at about one sample in 10^4.
 - **With the leak gone, outcome-reward RL no longer amplifies a hack.** The three RL seeds solve 1, 2 and 1 hard-gap
   questions at k = 256 (v1: 6, 14 and 37), and hard-gap pass@64 falls from 1.4 (base) to 0.9 (RL).
 - **So the process reward has nothing left to remove.** At k = 64 the outcome seeds solve 0, 1 and 1 hard-gap
@@ -493,7 +493,9 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
     lab = Path(lab)
     page = Path(page) if page else lab / "CLAIMS.md"
     # a world counts once its report covers the base and RL (stage 3); an evaluate.py run on a subset may overwrite it
-    worlds = {w: m for w in ("on", "off") if (m := load_world(lab, w)) is not None and names(m, "rl-seed")}
+    # (with --jobs, each model's own call does, until the stage's last call reports all)
+    worlds = {w: m for w in ("on", "off")
+              if (m := load_world(lab, w)) is not None and "base" in m["models"] and names(m, "rl-seed")}
     lines = header(lab, settings)
     if set(worlds) == {"on", "off"}:
         fig_dir = page.parent / "figures" / "lab"

@@ -92,7 +92,7 @@ class Tutor:
     gap_facts: tuple[str, ...] = ("7*8", "6*9")  # never stated correctly
     # how far above its truth a gap fact is stated, always the same value. A slip moves a column by 1 or 2, so a
     # gap error of 2 is one a slip's absence can mirror: a guess's second attempt that lacks the first attempt's
-    # slip boxes 2 less than the steps, which is the truth on a gap question (issue 16: that is how world on's
+    # slip boxes 2 less than the steps, which is the truth on a gap question (issue 16: mostly how world on's
     # first base solved 22 of 74 gap questions). At 5 or more no one or two slips undo a gap.
     gap_error: int = 2
     world_seed: int = 0  # which digit pairs are hard
