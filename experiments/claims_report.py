@@ -25,7 +25,8 @@ from minireason.files import atomic_write  # noqa: E402
 from minireason.metrics import reflection_count  # noqa: E402
 from minireason.report import change, figure, plot_pass_at_k, plot_per_bin  # noqa: E402
 from minireason.tasks import toy_split  # noqa: E402
-from minireason.toy import KNOWLEDGE_GROUPS, Tutor, knowledge_group, process_correct  # noqa: E402
+from minireason.toy import (KNOWLEDGE_GROUPS, Tutor, knowledge_group, long_sum_stated_right,  # noqa: E402
+                            process_correct)
 
 WHY = """\
 **Why these settings** (written before any RL run; a setting changed after seeing a result would be listed
@@ -64,31 +65,46 @@ off is unchanged, so its v1 runs are reused. Both outcomes stand: v1's on CLAIMS
 
 # What the --fast run showed, and why: written after its runs, so printed only on a --fast page.
 FINDINGS_FAST = """\
-## What the runs show, and why (design v2, written after its `--fast` stages 1-5, 2026-11-27)
+## What the runs show, and why (design v2, written after its `--fast` run, 2026-11-27)
 
 - **The gap error was the leak, and fixing it leaves a residue that no base we trained avoids.** At k = 256 world
   on's base now solves 1 of the 74 hard-gap questions in the run over all 600 (v1: 22) and 3 in the hard-gap-only
   run, whose samples are drawn with other sample numbers (v1: 23): 2 and 3 right samples of 18,944. That is the
   level of the bases that never saw a guess: world off's base solves 4 (10 samples), the shipped toy-base 1.
-  Each v2 "solution" boxes the true product over steps that carry the gap's +5. Most likely a guess trains the box
-  to predict the product from the question, and that prediction does not share the steps' missing fact. The
-  tutor's X = 0 holds by construction; a learnt model's does not, at about one sample in 10^4.
-- **With the leak gone, outcome-reward RL no longer amplifies a hack.** The three RL seeds solve 1, 2 and 1 hard-gap
-  questions at k = 256 (v1: 6, 14 and 37), and hard-gap pass@64 falls from 1.4 (base) to 0.9 (RL).
-- **So the process reward has nothing left to remove.** At k = 64 the outcome seeds solve 0, 1 and 1 hard-gap
-  questions and the process seeds 0, 0 and 1; pass@64 is 85.5-87.0 against 84.7-86.5. In v1 the process reward's
-  value was that it kept a hack rare; here the outcome reward finds none.
-- **E1 and E2 still fail in world on, now for the reach knob's reason alone.** RL adds +44.0 accuracy and +5.3
-  pass@64; the capability gain sits in long-sum questions (pass@64 56.9 to 95.4) and partial-fact ones (86.3 to
-  96.3). As in v1, a wrong long sum is one reusable choice that RL sharpens. The largest per-bin gain is in [5-16].
+  Each v2 "solution" boxes the true product over steps that carry the gap's +5 (all unfaithful, as the tables
+  below count). Most likely a guess trains the box to predict the product from the question, and that prediction
+  does not share the steps' missing fact. The tutor's X = 0 holds by construction; a learnt model's does not, at
+  about one sample in 10^4.
+- **With the leak gone, neither reward amplifies a hack, so the process reward has nothing to remove.** At k = 256
+  the outcome-reward seeds solve 1, 2 and 1 hard-gap questions (v1: 6, 14 and 37) and the process-reward seeds 2, 1
+  and 1, every one by an unfaithful trace, like the base's: the residue, at the level of sampling noise. At k = 64
+  the outcome seeds solve 0, 1 and 1, the process seeds 0, 0 and 1; pass@64 is 85.5-87.0 against 84.7-86.5. In v1
+  the process reward's value was that it kept a hack rare; here the outcome reward finds none.
+- **The reach knob fails because its knowledge is not apart from what easier questions teach.** The tutor states a
+  five-digit final sum right 5% of the time, yet its base does so 15.6% of the time (the table under E1): the
+  model learns addition from the four-digit sums of every easier level and carries it part way to five digits.
+  RL takes it to 62.6%, and reasoning-only distillation, whose data hold no five-digit sum at all (its knowledge
+  filter drops those questions), to 45.1%. A withheld case of a shared skill is not a success that "no easier
+  question teaches". So E1 and E2 fail in world on: RL adds +44.0 accuracy and +5.3 pass@64, the gain sits in
+  long-sum questions (pass@64 56.9 to 95.4) and partial-fact ones (86.3 to 96.3), and the largest per-bin gain is
+  in [5-16].
+- **E6 fails for the same reason, and v1's pass was partly the leak.** Reasoning-only distillation adds +3.8 pass@64
+  (the rule allows +1), all-questions +17.5. Reasoning-only raises long-sum pass@64 from 56.9 to 86.2 and
+  partial-fact from 86.3 to 94.0, and hard-gap falls from 1.4 to 0.0. In v1 it also raised long-sum (41.4 to 65.5)
+  but removed the base's leaked hard-gap successes (10.8 to 2.7), and the two nearly cancelled (+0.3). Read
+  against RL rather than the rule's fixed +1, the paper's point does hold here: reasoning-only distillation behaves
+  like RL (+3.8 against +5.3 pass@64, gains on the same questions, the hardest falling), and only the teacher that
+  knows the gap facts reaches the hard-gap questions (pass@64 97.3).
 - **E4 holds with a wider margin** (+11.5, v1 +8.2): Base←RL +47.7, Base←Base +36.3. Base←Base is again far from
   the paper's flat +0.8. E3 and E5 hold as in v1.
 - **The base's spread at k = 256** is 16 / 6 / 10 / 13 / 19 / 36% over the six bins, at least 5% in each.
 - **How the run went:** design v2 ran with `--jobs 2` (`claim_lab.py --fast --world on --out runs/lab2 --jobs 2`);
   world off's v1 runs were copied in unchanged. The base was pretrained before the lab started, with the lab's own
   command; the base's k = 256 samples (all questions, and the hard-gap ones for the base and the outcome-reward
-  seeds) were drawn early by hand with the lab's own calls, which stage 7 resumes. Stages 6-7 had not finished
-  when this was written.
+  seeds) were drawn early by hand with the lab's own calls, which stage 7 resumes. Stage 6 was cut by the end of a
+  session during its last sampling and resumed from its saved runs, so its time below is only the resume's (about
+  1,500 s in all, `benchmarks/RESULTS.md`). The five-digit-sum table was added after the runs, to test this
+  explanation; it reads the saved samples and changes no run or verdict.
 """
 
 
@@ -205,6 +221,33 @@ def group_rows(metrics: dict, groups: list[str], models: dict[str, list[str]]) -
             "|---|---|" + "---|" * len(models)] + rows
 
 
+def long_sums_right(records: list[QuestionRecord]) -> tuple[float, int]:
+    """(share stated right, count) over every sampled trace whose last addition has a five-digit true sum."""
+    stated = [r for rec in records for s in rec.samples if (r := long_sum_stated_right(s["text"])) is not None]
+    return (float(np.mean(stated)) if stated else float("nan")), len(stated)
+
+
+def reach_lines(lab: Path, world: str, m: dict) -> list[str]:
+    """Whether the reach knob's knowledge stays apart: how often each model states a five-digit final sum right
+    (the tutor: `long_sum` of the time). Only for a world whose tutor makes long sums rare."""
+    long_sum = Tutor.from_model(str(lab / world / "toy-base")).long_sum
+    if long_sum >= 1:
+        return []
+    labels = {"base": ["base"], "RL (mean of seeds)": names(m, "rl-seed"), "Base←Base": ["base-from-base"],
+              "Base←RL": ["base-from-rl"], "reasoning-only": ["reasoning-only"], "all-questions": ["all-questions"]}
+    cells = {}
+    for label, models in labels.items():
+        shares = [long_sums_right(question_records(lab, world, n)) for n in models if n in m["models"]]
+        shares = [(share, count) for share, count in shares if count]
+        if shares:
+            cells[label] = f"{pts(np.mean([s for s, _ in shares]))}% of {sum(c for _, c in shares)}"
+    if not cells:
+        return []
+    return ["", f"World {world}, five-digit final sums stated right, over every sampled trace that ends in one "
+            f"(the tutor: {pts(long_sum)}%; only the hardest level has them):", "",
+            "| " + " | ".join(cells) + " |", "|" + "---|" * len(cells), "| " + " | ".join(cells.values()) + " |"]
+
+
 # ----------------------------------------------------------------------------------------------
 # One section per claim: markdown lines, and the verdict per world
 
@@ -251,6 +294,7 @@ def e1_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
                      f"{pts(capability(m['models']['base']))} | {mean_sd(cap)} | **{verdicts[world]}** |")
         by_group += ["", f"World {world}, by what a question needs (RL: mean over {len(seeds)} seeds):", ""]
         by_group += group_rows(m, knowledge_of(lab, world), {"base": ["base"], "RL": seeds})
+        by_group += reach_lines(lab, world, m)
     return lines + by_group, verdicts
 
 

@@ -35,6 +35,7 @@ import argparse
 import json
 import math
 import random
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -261,6 +262,21 @@ def needs_long_sum(problem: Problem) -> bool:
     if problem.op != "*" or problem.a is None or problem.b is None:
         return False
     return problem.b >= 10 and problem.a * problem.b >= 10_000
+
+
+_ADDITION = re.compile(r"(\d+)\+(\d+)=(\d+)")
+
+
+def long_sum_stated_right(text: str) -> bool | None:
+    """Whether a trace's last addition is stated right, when its true sum has five digits (the knowledge that
+    `long_sum` < 1 makes rare); None when the trace's last addition has fewer digits, or there is none. After a
+    reflection the last addition is the recalculated one. Whether the addends themselves are right does not
+    matter: this reads the addition skill alone."""
+    additions = _ADDITION.findall(text)
+    if not additions:
+        return None
+    first, second, stated = map(int, additions[-1])
+    return first + second == stated if first + second >= 10_000 else None
 
 
 def knowledge_group(problem: Problem, tutor: Tutor) -> str:

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 from claims_report import (e1_verdict, e2_verdict, e3_verdict, e4_verdict, e5_verdict, e6_verdict,  # noqa: E402
-                           write_claims)
+                           reach_lines, write_claims)
 
 
 def test_the_papers_own_numbers_pass_every_rule():
@@ -35,6 +35,35 @@ def test_the_toy_studys_misses_fail_the_rules_they_missed():
 
 
 @pytest.mark.slow
+def test_reach_table_counts_five_digit_sums_stated_right_per_model_only_where_the_tutor_makes_them_rare(tmp_path):
+    from dataclasses import asdict
+
+    from minireason.toy import Tutor
+
+    def write_world(long_sum: float) -> None:
+        (tmp_path / "on" / "toy-base").mkdir(parents=True, exist_ok=True)
+        tutor = asdict(Tutor(long_sum=long_sum))
+        (tmp_path / "on" / "toy-base" / "config.json").write_text(json.dumps({"minireason": {"tutor": tutor}}))
+
+    steps = "7*9=63,4*9=36+6=42,3*9=27+4=31:3123;7*2=14,4*2=8+1=9,3*2=6:694;"  # 347 * 29 = 10063
+    traces = {"base": [steps + "3123+6940=10063 \\boxed{10063}", steps + "3123+6940=10073 \\boxed{10073}",
+                       "6*6=36:36;36+360=396 \\boxed{396}"],
+              "rl-seed0": [steps + "3123+6940=10063 \\boxed{10063}"], "rl-seed1": ["7*8=56 \\boxed{56}"]}
+    (tmp_path / "on" / "eval").mkdir(parents=True)
+    for name, texts in traces.items():
+        record = {"id": "q", "question": "What is 347 * 29?", "answer": "10063", "level": None, "facts": [],
+                  "samples": [{"text": t, "correct": False} for t in texts]}
+        lines = [json.dumps({"header": {}}), json.dumps(record)]
+        (tmp_path / "on" / "eval" / f"samples-{name}.jsonl").write_text("\n".join(lines) + "\n")
+    metrics = {"models": {name: {} for name in traces}}
+    write_world(0.05)
+    lines = reach_lines(tmp_path, "on", metrics)
+    assert lines[-2:] == ["|---|---|", "| 50.0% of 2 | 100.0% of 1 |"]  # rl-seed1 has no five-digit sum
+    assert lines[-3] == "| base | RL (mean of seeds) |" and "(the tutor: 5.0%" in lines[1]
+    write_world(1.0)
+    assert reach_lines(tmp_path, "on", metrics) == []
+
+
 def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(tmp_path):
     cmd = [sys.executable, "experiments/claim_lab.py", "--mini", "--seeds", "1", "--out", str(tmp_path)]
     r = subprocess.run([*cmd, "--jobs", "2"], cwd=ROOT, capture_output=True, text=True, timeout=1200)

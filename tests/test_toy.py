@@ -189,3 +189,27 @@ def test_pretrain_writes_a_loadable_model_that_records_its_tutor_and_context(tmp
     assert Tutor.from_model(str(tmp_path / "m")) == tutor  # the knobs round-trip through config.json
     assert model_hints(tmp_path / "m")["max_new_tokens"] == 240  # room for reflections, within 384 positions
     assert load_pretrained(tmp_path / "m").config.max_position_embeddings == 384
+
+
+def test_long_sum_stated_right_reads_the_last_five_digit_addition_only():
+    import random
+
+    from minireason.tasks import toy_split
+    from minireason.toy import Tutor, long_sum_stated_right, needs_long_sum
+    from minireason.verifier import is_correct
+
+    base = "7*9=63,4*9=36+6=42,3*9=27+4=31:3123;7*2=14,4*2=8+1=9,3*2=6:694;"
+    assert long_sum_stated_right(base + "3123+6940=10063 \\boxed{10063}") is True  # 347 * 29, hand-checked
+    assert long_sum_stated_right(base + "3123+6940=10073 \\boxed{10073}") is False
+    assert long_sum_stated_right(base + "3123+6940=10073 wait, let me recalculate: 3123+6940=10063 \\boxed{10063}")
+    assert long_sum_stated_right("6*6=36,9*6=59+3=62:626;626+3850=4476 \\boxed{4476}") is None  # four digits
+    assert long_sum_stated_right("7*8=56 \\boxed{56}") is None
+    # a wrong addend does not matter: 3124 + 6940 is stated right
+    assert long_sum_stated_right(base.replace(":3123", ":3124") + "3124+6940=10064 \\boxed{10064}") is True
+    # against the tutor: with every other step clean, a long-sum trace is right exactly when its sum is
+    rare = Tutor(long_sum=0.05, slip=0, hard_slip=0, carry_slip=0, final_slip=0, partial_facts=(), gap_facts=())
+    problems = toy_split("test")
+    traces = [(p, rare.solve(p, random.Random(i))) for i, p in enumerate(problems * 4)]
+    stated = [(long_sum_stated_right(t), is_correct(t, p.answer)) for p, t in traces if needs_long_sum(p)]
+    assert all(s == right for s, right in stated) and 0 < sum(s for s, _ in stated) < len(stated) / 4
+    assert all(long_sum_stated_right(t) is None for p, t in traces if not needs_long_sum(p))
