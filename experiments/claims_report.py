@@ -82,7 +82,7 @@ FINDINGS_FAST = """\
   the process reward's value was that it kept a hack rare; here the outcome reward finds none.
 - **The reach knob fails because its knowledge is not apart from what easier questions teach.** The tutor states a
   five-digit final sum right 5% of the time, yet its base does so 15.6% of the time (the table under E1): the
-  model learns addition from the four-digit sums of every easier level and carries it part way to five digits.
+  model learns addition from the four-digit sums of easier levels and carries it part way to five digits.
   RL takes it to 62.6%, and reasoning-only distillation, whose data hold no five-digit sum at all (its knowledge
   filter drops those questions), to 45.1%. A withheld case of a shared skill is not a success that "no easier
   question teaches". So E1 and E2 fail in world on: RL adds +44.0 accuracy and +5.3 pass@64, the gain sits in

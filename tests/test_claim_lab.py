@@ -34,7 +34,6 @@ def test_the_toy_studys_misses_fail_the_rules_they_missed():
     assert e6_verdict(0.1, 15.5) == "reproduced" and e6_verdict(5.0, 15.5) == "not reproduced"
 
 
-@pytest.mark.slow
 def test_reach_table_counts_five_digit_sums_stated_right_per_model_only_where_the_tutor_makes_them_rare(tmp_path):
     from dataclasses import asdict
 
@@ -64,6 +63,7 @@ def test_reach_table_counts_five_digit_sums_stated_right_per_model_only_where_th
     assert reach_lines(tmp_path, "on", metrics) == []
 
 
+@pytest.mark.slow
 def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(tmp_path):
     cmd = [sys.executable, "experiments/claim_lab.py", "--mini", "--seeds", "1", "--out", str(tmp_path)]
     r = subprocess.run([*cmd, "--jobs", "2"], cwd=ROOT, capture_output=True, text=True, timeout=1200)

@@ -192,16 +192,13 @@ def test_pretrain_writes_a_loadable_model_that_records_its_tutor_and_context(tmp
 
 
 def test_long_sum_stated_right_reads_the_last_five_digit_addition_only():
-    import random
-
-    from minireason.tasks import toy_split
-    from minireason.toy import Tutor, long_sum_stated_right, needs_long_sum
-    from minireason.verifier import is_correct
+    from minireason.toy import long_sum_stated_right, needs_long_sum
 
     base = "7*9=63,4*9=36+6=42,3*9=27+4=31:3123;7*2=14,4*2=8+1=9,3*2=6:694;"
     assert long_sum_stated_right(base + "3123+6940=10063 \\boxed{10063}") is True  # 347 * 29, hand-checked
     assert long_sum_stated_right(base + "3123+6940=10073 \\boxed{10073}") is False
-    assert long_sum_stated_right(base + "3123+6940=10073 wait, let me recalculate: 3123+6940=10063 \\boxed{10063}")
+    reflected = base + "3123+6940=10073 wait, let me recalculate: 3123+6940=10063 \\boxed{10063}"
+    assert long_sum_stated_right(reflected) is True  # the recalculated addition counts
     assert long_sum_stated_right("6*6=36,9*6=59+3=62:626;626+3850=4476 \\boxed{4476}") is None  # four digits
     assert long_sum_stated_right("7*8=56 \\boxed{56}") is None
     # a wrong addend does not matter: 3124 + 6940 is stated right
