@@ -30,7 +30,7 @@ from .files import append_lines, atomic_write, read_text
 from .sampler import SamplingParams, generate
 from .tasks import Problem
 from .tokenizer import Tokenizer, format_prompt
-from .verifier import ExactGrader, Grader, extract_answer
+from .verifier import ExactGrader, Grader, grade
 
 
 @dataclass
@@ -53,12 +53,8 @@ def questions_digest(problems: list[Problem]) -> str:
 
 def verify_samples(samples, answer: str, grader: Grader) -> list[dict]:
     """The stored form of sampler outputs: text, token count, extracted answer, correctness, finish reason."""
-    out = []
-    for s in samples:
-        extracted = extract_answer(s.text)
-        out.append({"text": s.text, "tokens": len(s.token_ids), "answer": extracted,
-                    "correct": grader.equal(extracted, answer), "finish": s.finish_reason})
-    return out
+    return [{"text": s.text, "tokens": len(s.token_ids), "answer": grader.answer(s.text),
+             "correct": grade(s.text, answer, grader), "finish": s.finish_reason} for s in samples]
 
 
 def read_samples_file(path: str | os.PathLike) -> tuple[dict, list[QuestionRecord]]:

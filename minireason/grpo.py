@@ -48,7 +48,7 @@ from .tasks import Problem
 from .tokenizer import format_prompt
 from .training import (NonFiniteError, OptimConfig, completion_batch, micro_batches, optimizer_step,
                        token_logprobs)
-from .verifier import ExactGrader, Grader, extract_answer, reward
+from .verifier import ExactGrader, Grader, grade, reward
 
 AGGREGATIONS = ("token", "sequence", "constant")
 
@@ -146,7 +146,7 @@ def rollout(model, tokenizer, questions, template: str, cfg: GRPOConfig, seed: i
     replaces that test (e.g. `toy.process_correct`, a process reward)."""
     t0 = time.time()
     grader = grader or ExactGrader()
-    judge = judge or (lambda text, q: grader.equal(extract_answer(text), q.answer))
+    judge = judge or (lambda text, q: grade(text, q.answer, grader))
     params = SamplingParams(n=cfg.group_size, temperature=cfg.temperature, top_k=cfg.top_k,
                             max_new_tokens=cfg.max_new_tokens, seed=seed)
     samples = generate(model, tokenizer, [format_prompt(q.question, template) for q in questions], params)

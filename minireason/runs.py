@@ -39,7 +39,7 @@ from .sampler import SamplingParams, generate
 from .tasks import Problem, is_real_data, load_problems
 from .tokenizer import TEMPLATES, Tokenizer, format_prompt
 from .training import OptimConfig, build_optimizer
-from .verifier import GRADERS, Grader, extract_answer, get_grader, gold_report
+from .verifier import GRADERS, Grader, get_grader, gold_report, grade
 
 # Seeds. Each training step samples with seed * STEP_SEED_STRIDE + step, a prime stride larger than any
 # step count, so no two (seed, step) pairs share a sampling seed and a resumed step redraws exactly.
@@ -364,7 +364,7 @@ def pass_at_1(model: Transformer, tokenizer: Tokenizer, problems: list[Problem],
               grader: Grader) -> float:
     """Mean correctness of params.n samples per question (a quick accuracy estimate, nothing stored)."""
     samples = generate(model, tokenizer, [format_prompt(p.question, template) for p in problems], params)
-    return sum(grader.equal(extract_answer(s.text), problems[s.prompt_index].answer) for s in samples) / len(samples)
+    return sum(grade(s.text, problems[s.prompt_index].answer, grader) for s in samples) / len(samples)
 
 
 def compare_before_after(run: Run, model: Transformer, tokenizer: Tokenizer, cfg: TrainConfig, problems: list[Problem],

@@ -13,11 +13,21 @@ Two graders share one small interface (`Grader`):
   - tuples, intervals and matrices compare element by element; sets and bare comma lists ignore order;
   - anything else compares as a normalised string (LaTeX spacing, \\left/\\right, \\text{} removed),
     so an exact copy of "3\\sqrt{13}" is equal, while "32, 349" (a list) is not 32349 (a number).
-- `math-verify` (the paper's grader, the optional PyPI package `math-verify`): the same last closed
-  box, compared symbolically by `math_verify.verify`.
+  Recall rules on top, none of which may add a false positive: an answer named on one side only
+  ("(p,q)=(3,2)", "f(x)=2x+3"), several final boxes in a row ("\\boxed{1}, \\boxed{2}") read as one list,
+  lists joined by "and"/"or", "\\pm a" as the set {-a, a}, a percentage also equal to its decimal
+  ("10\\%" = 0.1), units written as words ("5 cm"). Digits separated by a space are never glued together
+  ("1 2" is not 12; "1 1/2" is the mixed number 3/2).
+- `math-verify` (the paper's grader, the optional PyPI package `math-verify`): the library's own
+  extraction from the whole response (its README's use: `verify(parse(gold), parse(response))`), with one
+  rule on top: a response whose last box never closes (a truncated one) has no answer, where the library
+  alone would credit an earlier box.
 
 `get_grader("auto", real_data)` picks math-verify for real data when it is installed, else exact.
-Every function here runs in time linear in the input and never raises on any response.
+Every grader answers `correct(response, gold)` for a whole response (`grade` is the one call every reward,
+pass@1 and stored sample goes through), `answer(response)` for the final answer as written (maj@k and
+answer entropy group these with `same`), and `gradable(gold)`. The exact grader runs in time linear in
+the input; no grader raises on any response.
 
 Reward (the paper's RLVR reward, §3): +1 when correct, -1 otherwise.
 """
@@ -43,8 +53,9 @@ BOXES = ("\\boxed", "\\fbox")
 # Extraction
 
 
-def extract_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}` (or `\\fbox{...}`), or None when there is none or it never closes."""
+def _last_box(text: str) -> tuple[str, int, int] | None:
+    """(content, start, end) of the last `\\boxed{...}` (or `\\fbox{...}`), or None when there is none or it
+    never closes."""
     start = max(text.rfind(b) for b in BOXES)
     if start < 0:
         return None
@@ -60,14 +71,43 @@ def extract_boxed(text: str) -> str | None:
         elif text[j] == "}":
             depth -= 1
             if depth == 0:
-                return text[i + 1 : j]
+                return text[i + 1 : j], start, j + 1
     return None  # the last box never closes: no answer, never an earlier box
 
 
+def extract_boxed(text: str) -> str | None:
+    """Content of the last `\\boxed{...}` (or `\\fbox{...}`), or None when there is none or it never closes."""
+    box = _last_box(text)
+    return box[0] if box else None
+
+
+def last_box_unclosed(text: str) -> bool:
+    """Whether the response's last box never closes (a truncated response: it has no answer)."""
+    return max(text.rfind(b) for b in BOXES) >= 0 and _last_box(text) is None
+
+
+# What may stand between final boxes that together hold one answer: "\\boxed{1}, \\boxed{2} and \\boxed{3}".
+_BOX_SEPARATORS = re.compile(r"(?:\s|,|;|\$|\\text\{\s*(?:and|or)?\s*\}|\band\b|\bor\b)*")
+MAX_JOINED_BOXES = 16
+
+
 def extract_answer(text: str) -> str | None:
-    """The response's final answer as written (the last closed box), or None."""
-    boxed = extract_boxed(text)
-    return boxed if boxed is not None and len(boxed) <= MAX_ANSWER_CHARS else None
+    """The response's final answer as written, or None: the last closed box, joined with the boxes right
+    before it when only commas, "and" or "or" stand between them (one answer split over several boxes)."""
+    box = _last_box(text)
+    if box is None:
+        return None
+    boxes = [box[0]]
+    while len(boxes) < MAX_JOINED_BOXES:
+        window = max(0, box[1] - 200)  # separators are short: look back a bounded way (linear time)
+        sep = next(m for m in _BOX_SEPARATORS.finditer(text, window, box[1]) if m.end() == box[1])
+        box = _last_box(text[: sep.start()])
+        if box is None or box[2] != sep.start():
+            break
+        if box[0] not in boxes:
+            boxes.insert(0, box[0])
+    answer = ", ".join(boxes)
+    return answer if len(answer) <= MAX_ANSWER_CHARS else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -77,7 +117,17 @@ _DROP = ("\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\quad", "\\qquad", "\\ 
          "^\\circ", "^{\\circ}", "\\circ", "°", "\\%", "%")
 _UNITS = re.compile(r"\\(?:text|textnormal|mbox|mathrm)\{[^{}]*\}(?:\^\{?\d\}?)?$")
 _WRAPPERS = re.compile(r"\\(?:text|textnormal|textbf|mbox|mathrm|mathbf|boxed)\{([^{}]*)\}")
-_LEADING_VARIABLE = re.compile(r"^(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?(?:=|\\in(?![a-zA-Z]))")
+_NAME = r"(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?'*"  # x, x_1, \theta, f'
+# An answer named on its left: "x =", "f(x) =", "(p, q) =", "x \in" (removed: it names, it does not answer).
+_LEADING_NAME = re.compile(rf"^(?:{_NAME}(?:\((?:{_NAME}|\d+)(?:[,⸴](?:{_NAME}|\d+))*\))?|\({_NAME}(?:[,⸴]{_NAME})+\))"
+                           r"(?:=|\\in(?![a-zA-Z]))")
+# "1 and 2", "1 \text{ or } 2", "1, 2, and 3": a list of answers.
+_CONNECTIVES = re.compile(r"\s*,?\s*(?:\\(?:text|textnormal|mbox)\{\s*(?:and|or)\s*\}|\b(?:and|or)\b)\s*")
+# Units written as words after a number: "5 cm", "12 square feet", "3 cm^2".
+_WORD_UNITS = re.compile(r"^([-+]?[\d.,]*\d|\\frac\{\d+\}\{\d+\})\s+((?:[a-zA-Z]{2,}(?:\^\{?\d\}?)?\.?\s*){1,3})$")
+_NOT_UNITS = {"pi", "sqrt", "ln", "log", "sin", "cos", "tan", "cot", "sec", "csc", "exp", "inf", "infty", "times"}
+_MIXED_SPACED = re.compile(r"^(-?\d+)\s+(\d+)/(\d+)$")  # "1 1/2" = 3/2
+_SPACED_DIGITS = re.compile(r"(?<=\d)\s+(?=\d)")  # "1 2": kept apart, never 12
 _ARG = r"(\{[^{}]*\}|\\[a-zA-Z]+|[^{}\\\s])"  # one argument: {...}, a command, or one character
 _FRAC = re.compile(r"\\frac\s*" + _ARG + r"\s*" + _ARG)
 _SQRT = re.compile(r"\\sqrt\s*" + _ARG)
@@ -90,7 +140,7 @@ _MIXED = re.compile(r"^(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
 _SCIENTIFIC = re.compile(rf"^({_DECIMAL})(?:\\times|\\cdot)10\^\{{?(-?\d{{1,3}})\}}?$")
 _MATRIX = re.compile(r"^\\begin\{([pbvB]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$")
 _OPEN, _CLOSE = "([⦃{", ")]⦄}"
-_ROW, _LIST_COMMA = "¶", "⸴"  # a matrix row break (\\), and a comma followed by a space
+_ROW, _LIST_COMMA, _GAP, _CUP = "¶", "⸴", "␣", "∪"  # \\\\ (matrix row), ", ", a space between digits, \\cup
 
 
 def _arg(a: str) -> str:
@@ -98,9 +148,13 @@ def _arg(a: str) -> str:
 
 
 def clean(answer: str) -> str:
-    """LaTeX noise removed: spacing, dollars, degrees, percent, units, \\left/\\right, a leading 'x ='."""
-    s = answer.strip().replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("−", "-")
+    """LaTeX noise removed: spacing, dollars, degrees, percent, units, \\left/\\right, a leading 'x =' or
+    'f(x) ='; "and"/"or" between answers become list commas; digits a space apart stay apart."""
+    s = answer.strip().replace("−", "-")
+    for frac in ("\\dfrac", "\\tfrac", "\\cfrac"):
+        s = s.replace(frac, "\\frac")
     s = s.replace("\\left", "").replace("\\right", "").replace("{,}", ",").replace("\\{", "⦃").replace("\\}", "⦄")
+    s = _CONNECTIVES.sub(", ", s).replace("\\cup", _CUP)
     s = re.sub(r",\s+", _LIST_COMMA, s.replace("\\\\", _ROW))  # "32, 349" is a list, "32,349" a number
     for token in _DROP:
         s = s.replace(token, "")
@@ -109,8 +163,11 @@ def clean(answer: str) -> str:
         s = s[: m.start()].strip()
     for _ in range(3):  # \text{(C)} -> (C), nested wrappers one level at a time
         s = _WRAPPERS.sub(r"\1", s)
-    s = re.sub(r"\s+", "", s)
-    if s.count("=") <= 1 and (m := _LEADING_VARIABLE.match(s)) and s[m.end():]:
+    if (m := _WORD_UNITS.match(s)) and not _NOT_UNITS & set(re.findall(r"[a-zA-Z]+", m.group(2))):
+        s = m.group(1)
+    s = _MIXED_SPACED.sub(r"\1\\frac{\2}{\3}", s)
+    s = re.sub(r"\s+", "", _SPACED_DIGITS.sub(_GAP, s))
+    if s.count("=") <= 1 and (m := _LEADING_NAME.match(s)) and s[m.end():]:
         s = s[m.end():]
     s = _FRAC.sub(lambda m: "\\frac" + _arg(m.group(1)) + _arg(m.group(2)), s)
     s = _SQRT.sub(lambda m: "\\sqrt" + _arg(m.group(1)), s)
@@ -183,6 +240,10 @@ def canonical(answer: str | None) -> str | None:
 
 
 def _canonical(s: str) -> str:
+    if len(parts := _split_top(s, _CUP)) > 1 and all(parts):  # a union of sets: any order
+        return _CUP.join(sorted(_canonical(x) for x in parts))
+    if s.count("\\pm") == 1:  # "\\pm 3" is the two answers -3 and 3
+        return "{" + ",".join(sorted({_canonical(s.replace("\\pm", sign)) for sign in "+-"})) + "}"
     if (m := _MATRIX.match(s)) is not None:
         rows = [r for r in m.group(2).split(_ROW) if r]
         return "M[" + ";".join(",".join(_canonical(c) for c in r.split("&")) for r in rows) + "]"
@@ -197,7 +258,18 @@ def _canonical(s: str) -> str:
         return str(number)
     if len(items := _split_top(s, ",")) > 1 and all(items):  # "1, 2": a list of solutions, any order
         return "{" + ",".join(sorted(_canonical(x) for x in items)) + "}"
-    return s
+    return s.replace(_LIST_COMMA, ",")  # "f(1, 2)" = "f(1,2)"
+
+
+def readings(answer: str | None) -> set[str]:
+    """The canonical forms an answer may mean: one, or for a percentage both the number and its fraction
+    ("10\\%" is 10 and 0.1)."""
+    c = canonical(answer)
+    if c is None:
+        return set()
+    if "%" in answer and parse_number(c) is not None:
+        return {c, str(Fraction(c) / 100)}
+    return {c}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -210,59 +282,102 @@ class Grader(Protocol):
     def gradable(self, gold: str) -> bool:
         """Can this gold answer ever be matched?"""
 
+    def answer(self, response: str) -> str | None:
+        """The response's final answer as written, or None (maj@k and answer entropy group these)."""
+
+    def correct(self, response: str, gold: str) -> bool:
+        """Is the whole response's final answer equal to the gold answer?"""
+
     def equal(self, answer: str | None, gold: str) -> bool:
-        """Is the extracted answer equal to the gold answer?"""
+        """Is an extracted answer equal to the gold answer?"""
 
     def same(self, a: str, b: str) -> bool:
         """Do two extracted answers say the same thing? (maj@k and answer entropy group by this)"""
 
 
 class ExactGrader:
-    """The built-in grader: canonical forms compared as strings (see the module docstring)."""
+    """The built-in grader: the final box (`extract_answer`), canonical forms compared as strings."""
 
     name = "exact"
 
     def gradable(self, gold: str) -> bool:
         return canonical(str(gold)) is not None
 
+    def answer(self, response: str) -> str | None:
+        return extract_answer(response)
+
+    def correct(self, response: str, gold: str) -> bool:
+        return self.equal(extract_answer(response), gold)
+
     def equal(self, answer: str | None, gold: str) -> bool:
-        c = canonical(answer)
-        return c is not None and c == canonical(str(gold))
+        return bool(readings(answer) & readings(str(gold)))
 
     def same(self, a: str, b: str) -> bool:
         return canonical(a) == canonical(b)
 
 
+MAX_MV_CACHE = 65536
+
+
 class MathVerifyGrader:
-    """The paper's grader: math_verify.verify(parse(gold), parse(answer)), each wrapped in \\boxed{}."""
+    """The paper's grader: math_verify.verify(parse(gold), parse(response)), the library's own extraction from
+    the whole response, except that a response whose last box never closes has no answer. Gold answers are
+    parsed as the content of a box (MATH's golds are bare LaTeX)."""
 
     name = "math-verify"
 
     def __init__(self):
         if math_verify is None:
             raise ValueError("--grader math-verify needs the optional package: pip install math-verify")
+        self._parsed: dict[str, list] = {}
 
-    @staticmethod
-    @lru_cache(maxsize=65536)
-    def _parse(answer: str):
+    def _parse(self, text: str) -> list:
+        """math_verify.parse, remembered. An empty parse is never remembered: math_verify returns one after its
+        own timeout too, and a busy moment must not make an answer unreadable for the rest of the run."""
+        if text in self._parsed:
+            return self._parsed[text]
         try:
-            return math_verify.parse("\\boxed{" + answer + "}", parsing_timeout=5)
+            parsed = math_verify.parse(text, parsing_timeout=5)
         except Exception:  # noqa: BLE001 - a grader never stops a run
             return []
+        if parsed and len(text) <= MAX_ANSWER_CHARS + 10:  # golds and boxed answers; responses rarely repeat
+            if len(self._parsed) >= MAX_MV_CACHE:
+                self._parsed.clear()
+            self._parsed[text] = parsed
+        return parsed
 
-    def gradable(self, gold: str) -> bool:
-        return bool(self._parse(str(gold)))
+    def _gold(self, gold: str) -> list:
+        return self._parse("\\boxed{" + str(gold) + "}") or self._parse(str(gold))
 
-    def equal(self, answer: str | None, gold: str) -> bool:
-        if answer is None:
-            return False
-        parsed_gold, parsed = self._parse(str(gold)), self._parse(answer)
+    def _verify(self, gold: str, parsed: list) -> bool:
+        parsed_gold = self._gold(gold)
         if not parsed_gold or not parsed:
             return False
         try:
             return bool(math_verify.verify(parsed_gold, parsed, timeout_seconds=5))
         except Exception:  # noqa: BLE001
             return False
+
+    def gradable(self, gold: str) -> bool:
+        return bool(self._gold(gold))
+
+    def _response(self, response: str) -> list:
+        """The library's parse of the whole response; where it finds nothing, our last closed box (the library
+        misses "\\boxed {5}" and "\\fbox{5}"); nothing when the last box never closes."""
+        if last_box_unclosed(response):
+            return []
+        boxed = extract_answer(response)
+        return self._parse(response) or (self._parse("\\boxed{" + boxed + "}") if boxed is not None else [])
+
+    def answer(self, response: str) -> str | None:
+        parsed = self._response(response)
+        return str(parsed[-1]) if parsed else None
+
+    def correct(self, response: str, gold: str) -> bool:
+        return self._verify(gold, self._response(response))
+
+    def equal(self, answer: str | None, gold: str) -> bool:
+        return answer is not None and self._verify(gold, self._parse("\\boxed{" + answer + "}"))
 
     def same(self, a: str, b: str) -> bool:
         return a == b or self.equal(a, b)
@@ -283,9 +398,10 @@ def get_grader(name: str, real_data: bool) -> Grader:
 
 
 def grade(response: str, gold: str, grader: Grader | None = None) -> bool:
-    """Is the response's final answer (its last closed box) equal to the gold answer?"""
+    """Is the response's final answer equal to the gold answer? The one call every reward, pass@1 and stored
+    sample goes through (the exact grader by default)."""
     try:
-        return (grader or ExactGrader()).equal(extract_answer(response), gold)
+        return (grader or ExactGrader()).correct(response, gold)
     except Exception:  # noqa: BLE001 - never let one odd response stop a run
         return False
 

@@ -50,6 +50,17 @@ EQUAL = [
     ("\\begin{pmatrix} 1/2 & 0 \\\\ 0 & 1 \\end{pmatrix}", "\\begin{pmatrix} \\frac12 & 0 \\\\ 0 & 1 \\end{pmatrix}"),
     # braces around the whole answer
     ("{5}", "5"), ("{{\\frac{1}{2}}}", "0.5"),
+    # recall rules: an answer named on one side only
+    ("(p,q)=(3,2)", "(3,2)"), ("(p, q) = (3, 2)", "(3,2)"), ("f(x)=2x+3", "2x+3"), ("f(x) = 2x + 3", "2x+3"),
+    ("g(2) = 7", "7"), ("a_1 = 4", "4"),
+    # lists joined by words, \\cfrac, percent against a decimal, \\pm against a set, units as words
+    ("1 \\text{ and } 2", "1, 2"), ("1 and 2", "2,1"), ("3 or 4", "3, 4"), ("1, 2, and 3", "1,2,3"),
+    ("\\cfrac{1}{2}", "0.5"), ("10\\%", "0.1"), ("0.25", "25\\%"), ("\\pm 3", "-3, 3"), ("\\pm3", "\\{-3,3\\}"),
+    ("x=\\pm 2", "2,-2"), ("1\\pm\\sqrt{2}", "1+\\sqrt2, 1-\\sqrt2"), ("5 cm", "5"), ("12 square feet", "12"),
+    ("3 inches", "3"), ("4.5 meters", "\\frac92"),
+    # a mixed number written with a space; unions and commas inside other forms
+    ("1 1/2", "\\frac32"), ("(-\\infty,0)\\cup(0,\\infty)", "(-\\infty, 0) \\cup (0, \\infty)"), ("f(1, 2)", "f(1,2)"),
+    ("(0,1)\\cup(2,3)", "(2,3)\\cup(0,1)"),
 ]
 
 WRONG = [
@@ -82,6 +93,12 @@ WRONG = [
     ("12", "1,2"), ("(3,\\frac{\\pi}{2})", "3"),
     # empty and junk
     ("", "0"), ("\\text{}", "0"), ("{}", "1"),
+    # recall rules must not add false positives: digits a space apart are never one number
+    ("1 1/2", "\\frac{11}{2}"), ("1 2", "12"), ("12", "1 2"), ("1 000", "1"),
+    ("10\\%", "0.01"), ("10", "0.1"), ("0.1", "10"), ("\\pm 3", "3"), ("3", "\\pm 3"), ("1\\pm\\sqrt2", "1+\\sqrt2"),
+    ("(p,q)=(3,2)", "(2,3)"), ("f(x)=2x+3", "2x+4"), ("x+y=5", "5"), ("2x=4", "4"), ("2 pi", "2"), ("3 sqrt", "3"),
+    ("1 and 2", "1"), ("1 or 2", "2"), ("5 cm", "6"), ("(0,1)\\cup(2,3)", "(0,1)\\cup(2,4)"), ("(0,1)\\cup(2,3)", "(0,1)"),
+    ("f(1,2)", "f(2,1)"),
 ]
 
 # Whole responses: extraction rules (the three false positives of issue 13 and friends).
@@ -98,4 +115,11 @@ RESPONSES = [
     ("\\fbox{5}", "5", True),
     ("\\boxed{\\frac{1}{2}}", "0.5", True),
     ("$\\boxed{x = 5}$", "5", True),
+    # an answer split over several final boxes is one list
+    ("\\boxed{1}, \\boxed{2}, \\boxed{3}", "1,2,3", True),
+    ("so $\\boxed{1}$ and $\\boxed{2}$.", "2, 1", True),
+    ("\\boxed{1}, \\boxed{2}", "2", False),
+    ("\\boxed{2}, \\boxed{2}", "2", True),
+    ("\\boxed{1}, then \\boxed{2}", "2", True),
+    ("\\boxed{1}, \\boxed{2", "1", False),
 ]
