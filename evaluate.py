@@ -16,6 +16,7 @@ from pathlib import Path
 
 from minireason import run_cli
 from minireason.collect import read_samples_file, sample_model
+from minireason.files import releasing_locks
 from minireason.model import model_hints, resolve_model_dir
 from minireason.report import analyze, console_table, write_report
 from minireason.runs import config_parser, load_questions, opt
@@ -70,9 +71,13 @@ def sample_all(cfg: EvalConfig, models: list[tuple[str, str]], grader) -> dict:
     return records
 
 
+@releasing_locks
 def main(argv=None) -> None:
     cfg = EvalConfig(**vars(config_parser(EvalConfig, __doc__, run_flags=False).parse_args(argv)))
     models = [parse_model(spec) for spec in cfg.model]
+    if repeated := sorted({name for name, _ in models if [n for n, _ in models].count(name) > 1}):
+        raise ValueError(f"--model {repeated[0]}=... is given more than once; each model needs its own name "
+                         f"(its samples go to {Path(cfg.out) / f'samples-{repeated[0]}.jsonl'})")
     t0 = time.time()
     if cfg.analyze_only:
         files = {name: read_samples_file(Path(cfg.out) / f"samples-{name}.jsonl") for name, _ in models}

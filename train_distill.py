@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from minireason import run_cli
 from minireason.collect import read_samples_file, sample_model
+from minireason.files import releasing_locks
 from minireason.model import model_hints
 from minireason.runs import (STEP_SEED_STRIDE, Run, TrainConfig, compare_before_after, finish, load_questions, opt,
                              resolve_config, save_checkpoint, start_training)
@@ -67,10 +68,23 @@ def presets(given: dict, toy: bool) -> dict:
     return {**(TOY if toy else PAPER), **protocol(variant, toy), "teacher": teacher}
 
 
-def teacher_records(cfg: DistillConfig, run: Run, pool: list):
+def stored_records(path: str, flag: str, cfg: DistillConfig, data: list) -> list:
+    """Stored samples to reuse (evaluate.py's samples-NAME.jsonl), refused when any of their questions is not one
+    of --data's: distilling on them would train on questions outside the training pool (a test set, say)."""
+    header, records = read_samples_file(path)
+    known = {(p.id, p.question, p.answer) for p in data}
+    outside = [r for r in records if (r.id, r.question, r.answer) not in known]
+    if outside:
+        raise ValueError(f"{flag} {path}: {len(outside)} of {len(records)} stored questions (e.g. {outside[0].id!r}) "
+                         f"are not questions of --data {cfg.data}; these samples are of {header.get('data')!r}, and "
+                         "distilling on them would train on questions outside the training pool")
+    return records
+
+
+def teacher_records(cfg: DistillConfig, run: Run, pool: list, stored: dict):
     """The teacher's samples on the pool: stored ones (--teacher-samples) or freshly sampled (resumable)."""
     if cfg.teacher_samples:
-        return read_samples_file(cfg.teacher_samples)[1]
+        return [r for r in stored[cfg.teacher_samples] if r.id in {p.id for p in pool}]
     if not cfg.teacher:
         raise ValueError(f"--variant {cfg.variant} needs --teacher (e.g. runs/rl/final for --variant rl)")
     params = SamplingParams(n=cfg.k, temperature=cfg.temperature, top_k=cfg.top_k,
@@ -79,11 +93,11 @@ def teacher_records(cfg: DistillConfig, run: Run, pool: list):
                         cfg.template, cfg.device, grader=run.grader)
 
 
-def reasoning_only(cfg: DistillConfig, run: Run, pool: list, examples: list) -> list:
+def reasoning_only(cfg: DistillConfig, run: Run, pool: list, examples: list, stored: dict) -> list:
     """The paper's reasoning-only filters: questions the student solves (X >= 1 of student_k), and (toy
     world) no trace stating a fact the student's tutor lacks."""
     if cfg.student_samples:
-        student = read_samples_file(cfg.student_samples)[1]
+        student = [r for r in stored[cfg.student_samples] if r.id in {p.id for p in pool}]
     else:
         params = SamplingParams(n=cfg.student_k, temperature=cfg.temperature, top_k=cfg.top_k,
                                 max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 1)
@@ -109,20 +123,21 @@ def reasoning_only(cfg: DistillConfig, run: Run, pool: list, examples: list) -> 
 
 def build_data(cfg: DistillConfig, run: Run) -> list:
     """Rejection-sampled teacher data for the chosen variant, with each filter's effect printed."""
-    pool = load_questions(cfg.data, run.grader)
-    pool = random.Random(cfg.seed).sample(pool, min(cfg.pool, len(pool)))
-    stored = [read_samples_file(f)[1] for f in (cfg.teacher_samples, cfg.student_samples) if f]
-    for records in stored:  # distil only on questions whose stored samples we have
+    data = load_questions(cfg.data, run.grader)
+    pool = random.Random(cfg.seed).sample(data, min(cfg.pool, len(data)))
+    stored = {f: stored_records(f, flag, cfg, data) for flag, f in
+              (("--teacher-samples", cfg.teacher_samples), ("--student-samples", cfg.student_samples)) if f}
+    for records in stored.values():  # distil only on questions whose stored samples we have
         ids = {r.id for r in records}
         pool = [p for p in pool if p.id in ids]
     t = time.time()
-    records = teacher_records(cfg, run, pool)
+    records = teacher_records(cfg, run, pool, stored)
     examples = rejection_sample(records, cfg.max_per_question)
     print(f"teacher: {len(records)} questions x {len(records[0].samples) if records else 0} samples "
           f"({time.time() - t:.0f}s); kept {len(examples)} correct responses that ended with EOS "
           f"(<= {cfg.max_per_question} per question) on {len({e.id for e in examples})} questions")
     if cfg.variant == "reasoning-only":
-        examples = reasoning_only(cfg, run, pool, examples)
+        examples = reasoning_only(cfg, run, pool, examples, stored)
     if not examples:
         raise ValueError("no training examples are left after sampling and filtering: raise --pool or --k, "
                          "or use --variant all")
@@ -143,6 +158,7 @@ def training_data(cfg: DistillConfig, run: Run) -> list:
     return examples
 
 
+@releasing_locks
 def main(argv=None) -> None:
     cfg, ckpt = resolve_config(DistillConfig, argv, "student", presets, __doc__)
     oc = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup, grad_clip=cfg.grad_clip,

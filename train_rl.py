@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from minireason import run_cli
+from minireason.files import releasing_locks
 from minireason.grpo import AGGREGATIONS, GRPOConfig, rollout, update
 from minireason.model import load_pretrained
 from minireason.runs import (
@@ -79,6 +80,7 @@ def check_data(cfg: RLConfig, train: list) -> Callable | None:
     return process_correct if cfg.reward == "process" else None
 
 
+@releasing_locks
 def main(argv=None) -> None:
     cfg, ckpt = resolve_config(RLConfig, argv, "model", presets, __doc__)
     grpo = GRPOConfig(group_size=cfg.group_size, temperature=cfg.temperature, top_k=cfg.top_k,

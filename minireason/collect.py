@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .model import Transformer, default_template, fingerprint, load_pretrained, resolve_model_dir
-from .files import append_lines, atomic_write, read_text
+from .files import append_lines, atomic_write, locked, read_text
 from .sampler import SamplingParams, generate
 from .tasks import Problem
 from .tokenizer import Tokenizer, format_prompt
@@ -66,17 +66,22 @@ def read_samples_file(path: str | os.PathLike) -> tuple[dict, list[QuestionRecor
     except (json.JSONDecodeError, KeyError, TypeError, IndexError):
         raise ValueError(f"{path}:1: not a samples file (expected a header line)") from None
     records = []
+    seen = set()
     for n, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         try:
             records.append(QuestionRecord(**json.loads(line)))
-        except (json.JSONDecodeError, TypeError) as e:
+        except (json.JSONDecodeError, TypeError, RecursionError) as e:
             if n == len(lines) or (n == len(lines) - 1 and not lines[-1]):
                 warnings.warn(f"{path}:{n}: dropped a torn last line (an interrupted run); "
                               f"{len(records)} complete questions kept")
                 break  # a resumed run samples that question again
             raise ValueError(f"{path}:{n}: malformed record ({e})") from None
+        if records[-1].id in seen:
+            raise ValueError(f"{path}:{n}: question {records[-1].id!r} is stored twice (did two processes write "
+                             "this file?); sample it again into another folder")
+        seen.add(records[-1].id)
     return header, records
 
 
@@ -92,27 +97,31 @@ def collect(
     progress: bool = True,
     grader: Grader | None = None,
 ) -> list[QuestionRecord]:
-    """Sample `params.n` responses for each problem into out_file, resuming what is already there."""
+    """Sample `params.n` responses for each problem into out_file, resuming what is already there. The file is
+    locked while this runs (a second process on it is refused)."""
     out_file = Path(out_file)
     grader = grader or ExactGrader()
-    done = _open_samples_file(out_file, header)
-    blocks = [problems[i : i + block_questions] for i in range(0, len(problems), block_questions)]
-    bar = tqdm(total=len(problems), initial=sum(p.id in done for p in problems), desc=f"sampling {out_file.stem}",
-               unit="question", disable=not progress)
-    for b, block in enumerate(blocks):
-        new = [p for p in block if p.id not in done]
-        if not new:
-            continue
-        # A block is always sampled whole with its own seed, so a resumed run equals an uninterrupted one.
-        prompts = [format_prompt(p.question, template) for p in block]
-        samples = generate(model, tokenizer, prompts, SamplingParams(**{**params.__dict__, "seed": params.seed + b}))
-        for i, p in enumerate(block):
-            if p.id not in done:
-                responses = verify_samples(samples[i * params.n : (i + 1) * params.n], p.answer, grader)
-                done[p.id] = QuestionRecord(p.id, p.question, p.answer, p.level, p.facts, responses)
-        append_lines(out_file, [json.dumps(done[p.id].__dict__) for p in new])
-        bar.update(len(new))
-    bar.close()
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with locked(out_file.with_name(out_file.name + ".lock"), str(out_file)):
+        done = _open_samples_file(out_file, header)
+        blocks = [problems[i : i + block_questions] for i in range(0, len(problems), block_questions)]
+        bar = tqdm(total=len(problems), initial=sum(p.id in done for p in problems),
+                   desc=f"sampling {out_file.stem}", unit="question", disable=not progress)
+        for b, block in enumerate(blocks):
+            new = [p for p in block if p.id not in done]
+            if not new:
+                continue
+            # A block is always sampled whole with its own seed, so a resumed run equals an uninterrupted one.
+            prompts = [format_prompt(p.question, template) for p in block]
+            block_params = SamplingParams(**{**params.__dict__, "seed": params.seed + b})
+            samples = generate(model, tokenizer, prompts, block_params)
+            for i, p in enumerate(block):
+                if p.id not in done:
+                    responses = verify_samples(samples[i * params.n : (i + 1) * params.n], p.answer, grader)
+                    done[p.id] = QuestionRecord(p.id, p.question, p.answer, p.level, p.facts, responses)
+            append_lines(out_file, [json.dumps(done[p.id].__dict__) for p in new])
+            bar.update(len(new))
+        bar.close()
     return [done[p.id] for p in problems]
 
 
@@ -120,11 +129,14 @@ def _open_samples_file(out_file: Path, header: dict) -> dict[str, QuestionRecord
     """The questions already in out_file (refusing a file of another run), rewritten without a torn tail so that
     appends start on a clean line; a new file gets its header."""
     if not out_file.exists():
-        out_file.parent.mkdir(parents=True, exist_ok=True)
         _write(out_file, header, [])
         return {}
     old_header, records = read_samples_file(out_file)
     diff = sorted(k for k in set(header) | set(old_header) if header.get(k) != old_header.get(k))
+    if diff == ["fingerprint"]:
+        raise ValueError(f"{out_file}: the model {header['model']} changed since these samples were drawn (its "
+                         f"files' fingerprint was {old_header['fingerprint']}, now {header['fingerprint']}); use "
+                         "another results folder, or move the file away to sample the new weights")
     if diff:
         raise ValueError(
             f"{out_file} holds samples from a different run "

@@ -4,6 +4,8 @@
     python -m minireason.convert gsm8k gsm8k/test.jsonl      gsm8k_test.jsonl  # question, "... #### 42"
     python -m minireason.convert fields data.jsonl out.jsonl --question prompt --answer target [--id uid]
 
+An existing output file is kept unless --overwrite is given; the input is never written over.
+
 Input is JSON Lines (what `datasets.Dataset.to_json` writes) or one JSON array of records. Formats:
 - math: MATH and MATH-500 records. `problem` is the question; the answer is the `answer` field when
   present (MATH-500), else the content of the last \\boxed{} of `solution` (MATH). `level` and `type`
@@ -38,6 +40,8 @@ def read_records(path: str | os.PathLike):
             rows = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not a valid JSON array ({e.msg}, line {e.lineno})") from None
+        except RecursionError:
+            raise ValueError(f"{path}: JSON nested too deeply to read") from None
         yield from ((f"{path}: record {i + 1}", row) for i, row in enumerate(rows))
         return
     for n, line in enumerate(text.splitlines(), start=1):
@@ -46,6 +50,8 @@ def read_records(path: str | os.PathLike):
                 yield f"{path}:{n}", json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            except RecursionError:
+                raise ValueError(f"{path}:{n}: JSON nested too deeply to read") from None
 
 
 def _field(row, where: str, name: str) -> str:
@@ -114,6 +120,14 @@ def write_jsonl(records: list[dict], dst: str | os.PathLike) -> None:
     atomic_write(dst, (json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
+def check_destination(src: Path, dst: Path, overwrite: bool) -> None:
+    """Never write over the input, nor over an existing file unless asked to (--overwrite)."""
+    if dst.exists() and src.exists() and dst.samefile(src):
+        raise ValueError(f"{dst}: is the input file; write the converted data to another file")
+    if dst.exists() and not overwrite:
+        raise ValueError(f"{dst}: already exists; choose another name, or pass --overwrite to replace it")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m minireason.convert", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,8 +137,10 @@ def main(argv=None) -> None:
     ap.add_argument("--question", default="question", help="fields: the question's field")
     ap.add_argument("--answer", default="answer", help="fields: the answer's field")
     ap.add_argument("--id", help="fields: an id field (default: STEM-N)")
+    ap.add_argument("--overwrite", action="store_true", help="replace dst if it exists (never the input itself)")
     a = ap.parse_args(argv)
     try:
+        check_destination(Path(a.src), Path(a.dst), a.overwrite)
         records = convert(a.format, a.src, a.question, a.answer, a.id)
         write_jsonl(records, a.dst)
     except (OSError, ValueError) as e:

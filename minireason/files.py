@@ -5,11 +5,18 @@ A file is either complete or absent: `atomic_write` writes a temporary name, fsy
 over the target (a rename is atomic on POSIX file systems), so a kill or a full disk mid-write leaves the
 old file, never half of a new one. A failed write names its file; on a full disk the message says so and
 that nothing finished was lost (`describe_os_error`, used by every script's error boundary, `run_cli`).
+
+One writer at a time: `lock` takes an exclusive flock on a `.lock` file beside what a process writes (a run
+folder, a samples file), so a second process is refused in one line; the kernel drops the lock when the
+process dies, kill -9 included. A script's main releases its locks when it returns (`releasing_locks`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
+import functools
 import os
 from pathlib import Path
 from typing import Iterable
@@ -29,7 +36,7 @@ def atomic_write(path: str | os.PathLike, text: str | Iterable[str]) -> None:
         tmp.replace(path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise named(e, path) from None
+        raise named(e, path, target=True) from None
 
 
 def sync_folder(folder: str | os.PathLike) -> None:
@@ -65,9 +72,68 @@ def read_text(path: str | os.PathLike) -> str:
         raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {column})") from None
 
 
-def named(e: OSError, path: str | os.PathLike) -> OSError:
-    """The same error, naming the file it happened to (a failed write() names none)."""
-    return e if e.filename else OSError(e.errno, e.strerror or str(e), str(path))
+def named(e: OSError, path: str | os.PathLike, target: bool = False) -> OSError:
+    """The same error, naming the file it happened to (a failed write() names none). target: name `path`, the
+    file the user asked for, even where the error names the temporary file it was being written through."""
+    return e if e.filename and not target else OSError(e.errno, e.strerror or str(e), str(path))
+
+
+_LOCKED: dict[str, int] = {}  # lock files this process holds -> their open descriptors
+
+
+def lock(lock_file: str | os.PathLike, what: str) -> bool:
+    """Hold an exclusive lock on lock_file (created if missing) for this process; a process that holds it
+    already goes on (False: it took nothing new). Another process's lock is refused in one line naming
+    `what` and the holder's pid."""
+    key = str(Path(lock_file).resolve())
+    if key in _LOCKED:
+        return False
+    try:
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise named(e, lock_file) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 20).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise ValueError(f"{what} is being written by another process (pid {holder}); wait for it to end, "
+                         "or use another folder") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    _LOCKED[key] = fd
+    return True
+
+
+@contextlib.contextmanager
+def locked(lock_file: str | os.PathLike, what: str):
+    """`lock` for the duration of a with-block (released after it, unless it was held before)."""
+    took = lock(lock_file, what)
+    try:
+        yield
+    finally:
+        if took:
+            unlock(lock_file)
+
+
+def unlock(lock_file: str | os.PathLike) -> None:
+    """Release a lock this process holds (nothing if it holds none)."""
+    fd = _LOCKED.pop(str(Path(lock_file).resolve()), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def releasing_locks(main):
+    """A script's main that releases, when it returns or fails, every lock it took."""
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        held = set(_LOCKED)
+        try:
+            return main(*args, **kwargs)
+        finally:
+            for key in set(_LOCKED) - held:
+                unlock(key)
+    return run
 
 
 def describe_os_error(e: OSError) -> str:

@@ -89,7 +89,7 @@ class ModelConfig:
                 "num_hidden_layers": int(raw["num_hidden_layers"]),
                 "num_attention_heads": n_heads,
                 "num_key_value_heads": int(raw.get("num_key_value_heads") or n_heads),
-                "head_dim": int(raw.get("head_dim") or hidden // n_heads),
+                "head_dim": int(raw.get("head_dim") or hidden // max(n_heads, 1)),
                 "rms_norm_eps": float(raw.get("rms_norm_eps", 1e-6)),
                 "rope_theta": rope_theta,
                 "rope_scaling": rope_scaling,
@@ -109,13 +109,7 @@ class ModelConfig:
             if isinstance(e, ModelLoadError):
                 raise
             raise ModelLoadError(f"{source}: bad value ({e})") from None
-        if known["num_attention_heads"] % known["num_key_value_heads"]:
-            raise ModelLoadError(
-                f"{source}: num_attention_heads ({n_heads}) must be a multiple of num_key_value_heads "
-                f"({known['num_key_value_heads']})"
-            )
-        if raw.get("use_sliding_window"):
-            raise ModelLoadError(f"{source}: use_sliding_window=true is not supported")
+        _check_shape(known, raw, source)
         extra = {k: v for k, v in raw.items() if k not in known and k not in _DERIVED_KEYS}
         return ModelConfig(**known, extra=extra)
 
@@ -129,6 +123,20 @@ class ModelConfig:
         if self.rope_scaling is None:
             del d["rope_scaling"]
         return {**self.extra, **d}
+
+
+def _check_shape(known: dict, raw: dict, source: str) -> None:
+    """Sizes a transformer can be built with: every size at least 1, whole query groups, no sliding window."""
+    sizes = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+             "num_key_value_heads", "head_dim")
+    if bad := [k for k in sizes if known[k] < 1]:
+        raise ModelLoadError(f"{source}: {bad[0]} must be at least 1, got {known[bad[0]]}")
+    if known["num_attention_heads"] % known["num_key_value_heads"]:
+        raise ModelLoadError(
+            f"{source}: num_attention_heads ({known['num_attention_heads']}) must be a multiple of "
+            f"num_key_value_heads ({known['num_key_value_heads']})")
+    if raw.get("use_sliding_window"):
+        raise ModelLoadError(f"{source}: use_sliding_window=true is not supported")
 
 
 def _rope_settings(raw: dict, source: str) -> tuple[float, dict | None]:
@@ -490,6 +498,9 @@ def _read_weights(f: Path, expected: dict, cfg: ModelConfig, dtype, device) -> d
             if tuple(t.shape) != expected[key]:
                 raise ModelLoadError(
                     f"{f}: tensor {key!r} has shape {tuple(t.shape)}, config.json implies {expected[key]}")
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                raise ModelLoadError(f"{f}: tensor {key!r} holds NaN or infinite values; the weights are broken "
+                                     "(a diverged run's checkpoint?)")
             state[key] = t.to(device=device, dtype=dtype)
     return state
 
@@ -510,13 +521,15 @@ def default_template(model_dir: str | os.PathLike, tokenizer) -> str:
 
 
 def fingerprint(model_dir: str | os.PathLike) -> str:
-    """A short hash of config.json and, per weight file, its name, size and first MiB."""
+    """A short hash of config.json and every byte of every weight file (a changed value changes it; about a
+    second per GB)."""
     d = Path(model_dir)
     h = hashlib.sha256((d / "config.json").read_bytes())
     for f in sorted(d.glob("*.safetensors")):
-        h.update(f.name.encode() + str(f.stat().st_size).encode())
+        h.update(f.name.encode() + b"\0")
         with open(f, "rb") as fh:
-            h.update(fh.read(1 << 20))
+            while chunk := fh.read(1 << 24):
+                h.update(chunk)
     return h.hexdigest()[:16]
 
 

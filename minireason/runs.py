@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import errno
 import json
+import math
 import shutil
 import time
 import warnings
@@ -33,7 +34,7 @@ import torch
 from safetensors import SafetensorError
 
 from .curves import draw_curves
-from .files import append_lines, atomic_write, named, read_text, sync_folder
+from .files import append_lines, atomic_write, lock, named, read_text, sync_folder, unlock
 from .model import Transformer, default_template, load_pretrained, model_hints, read_config, resolve_model_dir
 from .sampler import SamplingParams, generate
 from .tasks import Problem, is_real_data, load_problems
@@ -78,7 +79,8 @@ def save_model_folder(model: Transformer, out: Path, source_dir: Path) -> Path:
         sync_folder(tmp)
     except (OSError, SafetensorError) as e:  # e.g. a full disk: leave no half-written folder behind
         shutil.rmtree(tmp, ignore_errors=True)
-        raise named(e if isinstance(e, OSError) else OSError(errno.EIO, f"write failed ({e})"), tmp) from None
+        e = e if isinstance(e, OSError) else OSError(errno.EIO, f"write failed ({e})")
+        raise named(e, out, target=True) from None
     _replace_dir(tmp, out)
     return out
 
@@ -99,7 +101,8 @@ def save_checkpoint(run_dir: Path, step: int, model: Transformer, opt: torch.opt
         sync_folder(tmp)
     except (OSError, RuntimeError) as e:  # torch reports a failed write (e.g. a full disk) as a RuntimeError
         shutil.rmtree(tmp, ignore_errors=True)
-        raise named(e if isinstance(e, OSError) else OSError(errno.EIO, f"write failed ({e})"), tmp) from None
+        raise named(e if isinstance(e, OSError) else OSError(errno.EIO, f"write failed ({e})"), final,
+                    target=True) from None
     _replace_dir(tmp, final)
     for old in sorted(ckpts.glob("step-??????"))[:-keep]:
         trash = old.with_name(old.name + ".deleting")
@@ -193,6 +196,7 @@ class TrainConfig:
 
 
 RESUME_MAY_CHANGE = ("device",)
+RUN_LOCK = ".lock"  # held by the process that writes the run folder (files.lock)
 
 
 def _type_name(f) -> str:
@@ -209,6 +213,8 @@ def _flag_type(f):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
         if low is not None and value < low:
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
         if high is not None and value > high:
@@ -259,8 +265,9 @@ def resume_config(cls, resume: Path, given: dict):
     else:
         raise FileNotFoundError(f"{resume}: no run to resume (expected a run folder with config.json, or a checkpoint)")
     path = run_dir / "config.json"
+    lock(run_dir / RUN_LOCK, f"run folder {run_dir}")
     try:
-        saved = json.loads(path.read_text())
+        saved = {**json.loads(path.read_text()), "out": str(run_dir)}  # a copied or moved run writes where it is
         cfg = cls(**saved)
     except (OSError, json.JSONDecodeError, TypeError) as e:
         raise ValueError(f"{path}: cannot resume this run ({e})") from None
@@ -270,6 +277,8 @@ def resume_config(cls, resume: Path, given: dict):
         raise ValueError(f"{path}: a resumed run keeps its config, but " + "; ".join(conflicts)
                          + " (use another --out for a new run)")
     print(f"resuming {run_dir} from {ckpt.name if ckpt else 'the start'}")
+    if json.loads(path.read_text()).get("out") != str(run_dir):
+        atomic_write(path, json.dumps(asdict(cfg), indent=1) + "\n")
     return replace(cfg, **{k: v for k, v in given.items() if k in RESUME_MAY_CHANGE}), ckpt
 
 
@@ -295,9 +304,12 @@ def resolve_config(cls, argv, model_field: str, presets, description: str):
 
 
 def prepare_out(out: Path, overwrite: bool) -> None:
-    """Make the run folder; refuse one that already holds a run unless --overwrite (which moves it aside)."""
+    """Make the run folder and lock it; refuse one that already holds a run unless --overwrite (which moves it
+    aside), and one that another process is writing."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a folder")
+    if out.is_dir():
+        _lock_out(out)
     log = out / "log.jsonl"
     finished_work = any((out / n).exists() for n in ("checkpoints", "final")) or (log.is_file() and log.stat().st_size)
     if out.is_dir() and finished_work:  # a folder of a run that stopped before its first step holds nothing to lose
@@ -306,11 +318,18 @@ def prepare_out(out: Path, overwrite: bool) -> None:
                              "or start afresh with --overwrite (the old run is moved aside, not deleted)")
         aside = out.with_name(f"{out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
         out.rename(aside)
+        unlock(out / RUN_LOCK)
         print(f"moved the old run aside to {aside}")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / ".write-test").touch()
-        (out / ".write-test").unlink()
+    except OSError as e:
+        raise ValueError(f"--out {out}: not a writable folder ({e.strerror})") from None
+    _lock_out(out)
+
+
+def _lock_out(out: Path) -> None:
+    try:
+        lock(out / RUN_LOCK, f"--out {out}")
     except OSError as e:
         raise ValueError(f"--out {out}: not a writable folder ({e.strerror})") from None
 

@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .files import atomic_write, read_text
+from .verifier import canonical
 
 LEVELS = ("add2", "add3", "mul2x1", "mul3x1", "mul2x2", "mul3x2")
 _OPERANDS = {  # level: (first operand range, second operand range, operator)
@@ -158,6 +159,8 @@ def read_jsonl_objects(path: str | os.PathLike, what: str):
             row = json.loads(line)
         except json.JSONDecodeError as e:
             raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
+        except RecursionError:
+            raise ValueError(f"{where}: JSON nested too deeply to read") from None
         if not isinstance(row, dict):
             raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
         yield where, row
@@ -165,7 +168,7 @@ def read_jsonl_objects(path: str | os.PathLike, what: str):
 
 def load_jsonl(path: str | os.PathLike) -> list[Problem]:
     """Problems from a JSONL file; a malformed line fails with its file and line number."""
-    problems, seen = [], set()
+    problems, seen, asked = [], set(), {}  # asked: question text -> (where, answer)
     for where, row in read_jsonl_objects(path, "data file (expected 'train', 'test' or a JSONL path)"):
         for key in ("question", "answer"):
             if key not in row:
@@ -179,6 +182,11 @@ def load_jsonl(path: str | os.PathLike) -> list[Problem]:
         if pid in seen:
             raise ValueError(f"{where}: duplicate id {pid!r}")
         seen.add(pid)
+        question, answer = str(row["question"]).strip(), str(row["answer"]).strip()
+        first, first_answer = asked.setdefault(question, (where, answer))
+        if first_answer != answer and canonical(first_answer) != canonical(answer):
+            raise ValueError(f"{where}: asks the question of {first} again, with answer {answer!r} where that line "
+                             f"has {first_answer!r}; one question needs one answer")
         problems.append(Problem(
             id=pid, question=str(row["question"]), answer=str(row["answer"]), level=row.get("level"),
             facts=[str(x) for x in facts], a=row.get("a"), b=row.get("b"), op=row.get("op"),

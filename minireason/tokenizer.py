@@ -64,6 +64,15 @@ def _as_list(x) -> list[int]:
     return [int(i) for i in (x if isinstance(x, list) else [x])]
 
 
+def _check_vocab(tok: HFTokenizer, model_vocab: int, path: Path) -> None:
+    """Every token id must have a row in the model's embedding: a tokenizer of another model fails here, not
+    with an IndexError mid-run."""
+    top = max(tok.get_vocab(with_added_tokens=True).values(), default=-1)
+    if top >= model_vocab:
+        raise ValueError(f"{path}: token ids go up to {top}, but config.json's vocab_size is {model_vocab}; this "
+                         "tokenizer is not the model's")
+
+
 class Tokenizer:
     """encode/decode plus the special ids a sampler needs."""
 
@@ -94,6 +103,8 @@ class Tokenizer:
                     raise ValueError(f"{f}: malformed JSON ({e})") from None
                 eos += [i for i in _as_list(raw.get("eos_token_id")) if i not in eos]
                 pad = raw.get("pad_token_id", pad) if pad is None else pad
+                if name == "config.json" and isinstance(raw.get("vocab_size"), int):
+                    _check_vocab(tok, raw["vocab_size"], path)
         if not eos:  # fall back to the usual end tokens if a config names none
             eos = [
                 i

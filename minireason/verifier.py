@@ -119,8 +119,8 @@ _UNITS = re.compile(r"\\(?:text|textnormal|mbox|mathrm)\{[^{}]*\}(?:\^\{?\d\}?)?
 _WRAPPERS = re.compile(r"\\(?:text|textnormal|textbf|mbox|mathrm|mathbf|boxed)\{([^{}]*)\}")
 _NAME = r"(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?'*"  # x, x_1, \theta, f'
 # An answer named on its left: "x =", "f(x) =", "(p, q) =", "x \in" (removed: it names, it does not answer).
-_LEADING_NAME = re.compile(rf"^(?:{_NAME}(?:\((?:{_NAME}|\d+)(?:[,⸴](?:{_NAME}|\d+))*\))?|\({_NAME}(?:[,⸴]{_NAME})+\))"
-                           r"(?:=|\\in(?![a-zA-Z]))")
+_ARGS = rf"(?:{_NAME}|\d+)(?:[,⸴](?:{_NAME}|\d+))*"  # "x", "1, y"
+_LEADING_NAME = re.compile(rf"^(?:{_NAME}(?:\({_ARGS}\))?|\({_NAME}(?:[,⸴]{_NAME})+\))(?:=|\\in(?![a-zA-Z]))")
 # "1 and 2", "1 \text{ or } 2", "1, 2, and 3": a list of answers.
 _CONNECTIVES = re.compile(r"\s*,?\s*(?:\\(?:text|textnormal|mbox)\{\s*(?:and|or)\s*\}|\b(?:and|or)\b)\s*")
 # Units written as words after a number: "5 cm", "12 square feet", "3 cm^2".
