@@ -64,7 +64,7 @@ class SamplingParams:
     def __post_init__(self):
         if self.n < 1 or self.max_new_tokens < 1:
             raise ValueError(f"n and max_new_tokens must be >= 1, got n={self.n}, max_new_tokens={self.max_new_tokens}")
-        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
+        if not self.temperature >= 0 or self.top_k < 0 or not 0 < self.top_p <= 1:  # (NaN fails >=)
             raise ValueError(f"need temperature >= 0, top_k >= 0, 0 < top_p <= 1; got {self}")
 
 
