@@ -14,35 +14,34 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from minireason import run_cli
+from minireason.cli import config_parser, flag, run_cli
 from minireason.collect import read_samples_file, sample_model
 from minireason.files import releasing_locks
 from minireason.model import model_hints, resolve_model_dir
 from minireason.report import analyze, console_table, write_report
-from minireason.runs import config_parser, load_questions, opt
 from minireason.sampler import SamplingParams
-from minireason.tasks import is_real_data
+from minireason.tasks import is_real_data, load_questions
 from minireason.tokenizer import TEMPLATES
 from minireason.verifier import GRADERS, get_grader
 
 
 @dataclass
 class EvalConfig:
-    model: list[str] = opt(["base=toy-base", "teacher=toy-teacher"], "NAME=DIR; the first is the reference")
-    data: str = opt("test", "'test' or 'train' (toy splits) or a JSONL file (python -m minireason.convert)")
-    limit: int | None = opt(None, "use only the first N questions", low=1)
-    k: int = opt(64, "samples per question", low=1)
-    temperature: float | None = opt(None, "default: the model's hint (toy 1.0), else 0.9 (the paper)", low=0.0)
-    top_k: int = opt(50, "sampling top-k (0 = off)", low=0)
-    top_p: float = opt(1.0, "nucleus sampling mass (1 = off)", low=1e-6, high=1.0)
-    max_new_tokens: int | None = opt(None, "default: the model's hint (toy: 160), else 1024", low=1)
-    template: str | None = opt(None, "prompt template (default: the model's own)", choices=TEMPLATES)
-    grader: str = opt("auto", "auto: math-verify for JSONL data when installed, else exact", choices=GRADERS)
-    seed: int = opt(0, "sampling seed")
-    device: str | None = opt(None, "cuda or cpu (default: cuda when available)")
-    out: str = opt("results/toy", "results folder")
-    analyze_only: bool = opt(False, "report from the stored samples, sample nothing")
-    figures: bool = opt(True, "draw the figures (--no-figures: metrics.json and report.md only)")
+    model: list[str] = flag(["base=toy-base", "teacher=toy-teacher"], "NAME=DIR; the first is the reference")
+    data: str = flag("test", "'test' or 'train' (toy splits) or a JSONL file (python -m minireason.convert)")
+    limit: int | None = flag(None, "use only the first N questions", low=1)
+    k: int = flag(64, "samples per question", low=1)
+    temperature: float | None = flag(None, "default: the model's hint (toy 1.0), else 0.9 (the paper)", low=0.0)
+    top_k: int = flag(50, "sampling top-k (0 = off)", low=0)
+    top_p: float = flag(1.0, "nucleus sampling mass (1 = off)", low=1e-6, high=1.0)
+    max_new_tokens: int | None = flag(None, "default: the model's hint (toy: 160), else 1024", low=1)
+    template: str | None = flag(None, "prompt template (default: the model's own)", choices=TEMPLATES)
+    grader: str = flag("auto", "auto: math-verify for JSONL data when installed, else exact", choices=GRADERS)
+    seed: int = flag(0, "sampling seed")
+    device: str | None = flag(None, "cuda or cpu (default: cuda when available)")
+    out: str = flag("results/toy", "results folder")
+    analyze_only: bool = flag(False, "report from the stored samples, sample nothing")
+    figures: bool = flag(True, "draw the figures (--no-figures: metrics.json and report.md only)")
 
 
 def parse_model(spec: str) -> tuple[str, str]:

@@ -22,50 +22,50 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from minireason import run_cli
+from minireason.cli import flag, run_cli
 from minireason.collect import read_samples_file, sample_model
 from minireason.files import releasing_locks
-from minireason.model import model_hints
-from minireason.runs import (STEP_SEED_STRIDE, Run, TrainConfig, compare_before_after, finish, load_questions, opt,
-                             resolve_config, save_checkpoint, start_training)
+from minireason.lab_world import knowledge_filter
+from minireason.runs import (STEP_SEED_STRIDE, Run, TrainConfig, compare_before_after, finish, resolve_config,
+                             save_checkpoint, start_training)
 from minireason.sampler import SamplingParams
-from minireason.sft import (drop_traces_stating, load_examples, protocol, rejection_sample, save_examples, sft_step,
-                            solvable_ids)
+from minireason.sft import load_examples, protocol, rejection_sample, save_examples, sft_step, solvable_ids
+from minireason.tasks import load_questions
 from minireason.tokenizer import Tokenizer, format_prompt
-from minireason.toy import needs_long_sum
-from minireason.training import NonFiniteError, OptimConfig, micro_batches
+from minireason.training import NonFiniteError, OptimConfig
 
 VARIANTS = ("all", "reasoning-only", "self", "rl")
 
 
 @dataclass
 class DistillConfig(TrainConfig):
-    variant: str = opt("all", "all: a teacher on every question (new knowledge allowed); reasoning-only: only on "
+    variant: str = flag("all", "all: a teacher on every question (new knowledge allowed); reasoning-only: only on "
                        "questions the student solves, without facts it lacks; self: the student's own responses; "
                        "rl: --teacher's (an RL model's)", choices=VARIANTS)
-    student: str = opt("toy-base", "the model to fine-tune")
-    teacher: str | None = opt(None, "the model sampled for data (toy: toy-teacher; self: the student)")
-    sft_data: str | None = opt(None, "a JSONL of {question, response} pairs: skip sampling and filters")
-    pool: int = opt(2000, "questions to distil on (from --data)", low=1)
-    k: int | None = opt(None, "teacher samples per question (protocol: self/rl 256, teacher 8; toy 64 / 8)", low=1)
-    max_per_question: int | None = opt(None, "correct responses kept per question (protocol: 8; toy teacher 4)", low=1)
-    student_k: int | None = opt(None, "student samples per question for the solvable filter (256; toy 64)", low=1)
-    teacher_samples: str | None = opt(None, "reuse stored teacher samples (evaluate.py's samples-NAME.jsonl)")
-    student_samples: str | None = opt(None, "reuse stored student samples (evaluate.py's samples-NAME.jsonl)")
-    out: str = opt("runs/distill", "run folder")
-    epochs: int = opt(3, "passes over the kept data (toy preset: 2)", low=1)
-    batch_size: int = opt(64, "sequences per optimizer step", low=1)
-    checkpoint_every: int = opt(50, "steps between checkpoints", low=1)
+    student: str = flag("toy-base", "the model to fine-tune")
+    teacher: str | None = flag(None, "the model sampled for data (toy: toy-teacher; self: the student)")
+    sft_data: str | None = flag(None, "a JSONL of {question, response} pairs: skip sampling and filters")
+    pool: int = flag(2000, "questions to distil on (from --data)", low=1)
+    k: int | None = flag(None, "teacher samples per question (protocol: self/rl 256, teacher 8; toy 64 / 8)", low=1)
+    max_per_question: int | None = flag(None, "correct responses kept per question (protocol: 8; toy teacher 4)", low=1)
+    student_k: int | None = flag(None, "student samples per question for the solvable filter (256; toy 64)", low=1)
+    teacher_samples: str | None = flag(None, "reuse stored teacher samples (evaluate.py's samples-NAME.jsonl)")
+    student_samples: str | None = flag(None, "reuse stored student samples (evaluate.py's samples-NAME.jsonl)")
+    out: str = flag("runs/distill", "run folder")
+    epochs: int = flag(3, "passes over the kept data (toy preset: 2)", low=1)
+    batch_size: int = flag(64, "sequences per optimizer step", low=1)
+    checkpoint_every: int = flag(50, "steps between checkpoints", low=1)
 
 
-TOY = dict(lr=3e-4, weight_decay=0.0, warmup=10, grad_clip=1.0, epochs=2)  # the toy world's settings
-PAPER = dict(lr=1e-6, weight_decay=1e-4, warmup=25, grad_clip=0.1, epochs=3)  # the paper's (§10.3)
+PRESETS = {"toy": dict(lr=3e-4, weight_decay=0.0, warmup=10, grad_clip=1.0, epochs=2),  # the toy world's settings
+           "paper": dict(lr=1e-6, weight_decay=1e-4, warmup=25, grad_clip=0.1, epochs=3)}  # the paper's (§10.3)
 
 
-def presets(given: dict, toy: bool) -> dict:
+def derived(given: dict, toy: bool) -> dict:
+    """What the variant decides: the protocol's k and caps, and the model sampled for data."""
     variant = given.get("variant", "all")
     teacher = {"self": given.get("student", "toy-base"), "rl": None}.get(variant, "toy-teacher" if toy else None)
-    return {**(TOY if toy else PAPER), **protocol(variant, toy), "teacher": teacher}
+    return {**protocol(variant, toy), "teacher": teacher}
 
 
 def stored_records(path: str, flag: str, cfg: DistillConfig, data: list) -> list:
@@ -107,25 +107,14 @@ def reasoning_only(cfg: DistillConfig, run: Run, pool: list, examples: list, sto
     kept = [e for e in examples if e.id in solvable]
     print(f"solvable filter: the student solves {len(solvable)} of {len(student)} questions "
           f"(X >= 1 of {len(student[0].samples) if student else 0}); removed {len(examples) - len(kept)} traces")
-    tutor = model_hints(run.source).get("tutor")
-    if tutor:
-        lacking = set(tutor.get("gap_facts", [])) | {f for f, _ in tutor.get("partial_facts", [])}
-        before = len(kept)
-        kept = drop_traces_stating(kept, lacking)
-        print(f"knowledge filter: removed {before - len(kept)} traces stating a fact the student lacks "
-              f"({', '.join(sorted(lacking))}), {len(kept)} left")
-        if tutor.get("long_sum", 1.0) < 1:  # five-digit sums the student's tutor rarely got right: knowledge too
-            long_sums = {p.id for p in pool if needs_long_sum(p)}
-            kept = [e for e in kept if e.id not in long_sums]
-            print(f"knowledge filter: {len(kept)} left without questions that end in a five-digit sum")
-    return kept
+    return knowledge_filter(kept, pool, run.source)  # a toy student: no trace stating knowledge it lacks
 
 
 def build_data(cfg: DistillConfig, run: Run) -> list:
     """Rejection-sampled teacher data for the chosen variant, with each filter's effect printed."""
     data = load_questions(cfg.data, run.grader)
     pool = random.Random(cfg.seed).sample(data, min(cfg.pool, len(data)))
-    stored = {f: stored_records(f, flag, cfg, data) for flag, f in
+    stored = {f: stored_records(f, option, cfg, data) for option, f in
               (("--teacher-samples", cfg.teacher_samples), ("--student-samples", cfg.student_samples)) if f}
     for records in stored.values():  # distil only on questions whose stored samples we have
         ids = {r.id for r in records}
@@ -160,7 +149,7 @@ def training_data(cfg: DistillConfig, run: Run) -> list:
 
 @releasing_locks
 def main(argv=None) -> None:
-    cfg, ckpt = resolve_config(DistillConfig, argv, "student", presets, __doc__)
+    cfg, ckpt = resolve_config(DistillConfig, argv, "student", __doc__, PRESETS, derived)
     oc = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup, grad_clip=cfg.grad_clip,
                      mode=cfg.optimizer)
     run, model, optimizer, start, log = start_training(cfg, cfg.student, ckpt, oc)
@@ -178,10 +167,9 @@ def main(argv=None) -> None:
         order = list(range(len(examples)))
         random.Random(cfg.seed * STEP_SEED_STRIDE + epoch).shuffle(order)  # the batch depends only on (seed, step)
         batch = order[offset * cfg.batch_size : (offset + 1) * cfg.batch_size]
-        p, c = [prompts[i] for i in batch], [completions[i] for i in batch]
-        groups = micro_batches([len(a) + len(b) for a, b in zip(p, c)], cfg.micro_batch_tokens)
         try:
-            stats = sft_step(model, optimizer, oc, p, c, groups, tok.pad_id, step, run.autocast)
+            stats = sft_step(model, optimizer, oc, [prompts[i] for i in batch], [completions[i] for i in batch],
+                             tok.pad_id, step, cfg.micro_batch_tokens, run.autocast)
         except NonFiniteError as e:
             raise run.stop(e) from None
         log.write({"step": step + 1, "epoch": epoch, "loss": stats["loss"], "grad_norm": stats["grad_norm"],

@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from minireason import run_cli
+from minireason.cli import flag, run_cli
 from minireason.files import releasing_locks
 from minireason.grpo import AGGREGATIONS, GRPOConfig, rollout, update
 from minireason.model import load_pretrained
@@ -29,15 +29,13 @@ from minireason.runs import (
     TrainConfig,
     compare_before_after,
     finish,
-    load_questions,
-    opt,
     pass_at_1,
     resolve_config,
     save_checkpoint,
     start_training,
 )
 from minireason.sampler import SamplingParams
-from minireason.tasks import is_real_data
+from minireason.tasks import is_real_data, load_questions
 from minireason.tokenizer import Tokenizer
 from minireason.toy import process_correct
 from minireason.training import NonFiniteError, OptimConfig
@@ -45,29 +43,25 @@ from minireason.training import NonFiniteError, OptimConfig
 
 @dataclass
 class RLConfig(TrainConfig):
-    model: str = opt("toy-base", "model folder or shipped toy model name")
-    out: str = opt("runs/rl", "run folder")
-    steps: int = opt(300, "rollout steps (toy preset: 200)", low=1)
-    batch_questions: int = opt(16, "questions per step (B)", low=1)
-    group_size: int = opt(8, "responses per question (G)", low=2)
-    clip_eps: float = opt(0.2, "PPO clip epsilon", low=0.0)
-    mu: int = opt(1, "optimizer steps per rollout", low=1)
-    aggregation: str = opt("token", "token (DAPO), sequence (GRPO) or constant (Dr. GRPO)", choices=AGGREGATIONS)
-    scale_std: bool = opt(True, "divide advantages by the group's std (--no-scale-std: Dr. GRPO)")
-    beta: float = opt(0.0, "k3 KL penalty weight to the initial model (paper: 0)", low=0.0)
-    reward: str = opt("outcome", "outcome: +1 when the boxed answer is right (the paper); process (toy data only): "
+    model: str = flag("toy-base", "model folder or shipped toy model name")
+    out: str = flag("runs/rl", "run folder")
+    steps: int = flag(300, "rollout steps (toy preset: 200)", low=1)
+    batch_questions: int = flag(16, "questions per step (B)", low=1)
+    group_size: int = flag(8, "responses per question (G)", low=2)
+    clip_eps: float = flag(0.2, "PPO clip epsilon", low=0.0)
+    mu: int = flag(1, "optimizer steps per rollout", low=1)
+    aggregation: str = flag("token", "token (DAPO), sequence (GRPO) or constant (Dr. GRPO)", choices=AGGREGATIONS)
+    scale_std: bool = flag(True, "divide advantages by the group's std (--no-scale-std: Dr. GRPO)")
+    beta: float = flag(0.0, "k3 KL penalty weight to the initial model (paper: 0)", low=0.0)
+    reward: str = flag("outcome", "outcome: +1 when the boxed answer is right (the paper); process (toy data only): "
                       "+1 only when every step of the trace is right", choices=("outcome", "process"))
-    eval_every: int = opt(40, "held-out pass@1 every N steps (0 = never)", low=0)
-    eval_samples: int = opt(4, "samples per held-out question for the periodic pass@1", low=1)
-    eval_questions: int = opt(300, "held-out questions for the periodic pass@1", low=1)
+    eval_every: int = flag(40, "held-out pass@1 every N steps (0 = never)", low=0)
+    eval_samples: int = flag(4, "samples per held-out question for the periodic pass@1", low=1)
+    eval_questions: int = flag(300, "held-out questions for the periodic pass@1", low=1)
 
 
-TOY = dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=200)  # the toy world's settings
-PAPER = dict(lr=1e-6, weight_decay=0.1, warmup=20, grad_clip=0.1, steps=300)  # the paper's (§10)
-
-
-def presets(given: dict, toy: bool) -> dict:
-    return TOY if toy else PAPER
+PRESETS = {"toy": dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=200),  # the toy world's settings
+           "paper": dict(lr=1e-6, weight_decay=0.1, warmup=20, grad_clip=0.1, steps=300)}  # the paper's (§10)
 
 
 def check_data(cfg: RLConfig, train: list) -> Callable | None:
@@ -82,10 +76,8 @@ def check_data(cfg: RLConfig, train: list) -> Callable | None:
 
 @releasing_locks
 def main(argv=None) -> None:
-    cfg, ckpt = resolve_config(RLConfig, argv, "model", presets, __doc__)
-    grpo = GRPOConfig(group_size=cfg.group_size, temperature=cfg.temperature, top_k=cfg.top_k,
-                      max_new_tokens=cfg.max_new_tokens, clip_eps=cfg.clip_eps, mu=cfg.mu, aggregation=cfg.aggregation,
-                      scale_std=cfg.scale_std, beta=cfg.beta, micro_batch_tokens=cfg.micro_batch_tokens)
+    cfg, ckpt = resolve_config(RLConfig, argv, "model", __doc__, PRESETS)
+    grpo = GRPOConfig.of(cfg)
     oc = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup, grad_clip=cfg.grad_clip,
                      mode=cfg.optimizer)
     run, model, optimizer, start, log = start_training(cfg, cfg.model, ckpt, oc)

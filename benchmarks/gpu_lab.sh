@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The claim lab on a lent GPU, in one call (issue 16: the whole lab, k = 256, in at most 10 minutes on one GPU).
+# The claim lab on a lent GPU, in one call (the whole lab, k = 256, meant to take at most 10 minutes on one GPU).
 # Pretraining, RL, distillation and evaluation all run on CUDA. The lab is resumable and records each finished
 # stage's seconds in times.json, so a run cut by the 540 s limit still says where the time went. Copies
 # times.json, the page (CLAIMS.md) and its figures to $OUT (the device tool's folder) or runs/gpu-lab.

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from minireason.grpo import GRPOConfig, Rollout, group_advantages, update  # noq
 from minireason.model import ModelConfig, build_model  # noqa: E402
 from minireason.sampler import SamplingParams, generate  # noqa: E402
 from minireason.training import OptimConfig, build_optimizer  # noqa: E402
+from train_rl import RLConfig  # noqa: E402
 
 
 def one_step(
@@ -44,7 +46,8 @@ def one_step(
     model.gradient_checkpointing = checkpointing
     oc = OptimConfig(lr=1e-6, mode=optimizer)
     opt = build_optimizer(model, oc)
-    gcfg = GRPOConfig(group_size=group, max_new_tokens=new_tokens, micro_batch_tokens=micro_batch_tokens)
+    gcfg = GRPOConfig.of(replace(RLConfig(), group_size=group, max_new_tokens=new_tokens,
+                                 micro_batch_tokens=micro_batch_tokens))
     # bf16 autocast for fp32 weights on CUDA (as the training scripts do); nothing otherwise
     amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device == "cuda" and dtype == torch.float32 \
         else contextlib.nullcontext

@@ -6,7 +6,7 @@ it is off.
     python experiments/claim_lab.py --mini     # the same pipeline at toy sizes (the test suite runs it)
 
 Kim et al. explain each claim by a mechanism. Here each mechanism is a knob of the tutor that a toy base
-imitates (minireason/toy.py). The knobs were fixed before any RL run; `WORLDS` holds them, `WHY` the reasons:
+imitates (minireason/lab_world.py). The knobs were fixed before any RL run; `WORLDS` holds them, `WHY` the reasons:
   reach (E1, E2)      --long-sum: five-digit final sums, which only the hardest level has, are rare knowledge
   faithfulness (E4)   --guess: some boxes hold an unwritten attempt's result, not the result of the steps
   reflection (E5)     --reflect / --reflect-fix: superficial reflection in "on", effective in "off"
@@ -15,7 +15,7 @@ truth instead of 2 (design v2, a change after the first run: claims_report.CHANG
 shipped toy-base's tutor, whose rare facts easy questions share and which never guesses, with effective reflection.
 
 Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is rewritten after each):
-  1 pretrain a base per world                  python -m minireason.toy --only base
+  1 pretrain a base per world                  python -m minireason.lab_world --only base
   2 GRPO with the outcome reward, seeds 0..2   train_rl.py
   3 evaluate base and RL on the test set       evaluate.py, k samples          -> E1, E2, E3, E5
   4 self-distillation Base<-Base, Base<-RL (RL seed 0 as teacher)             -> E4
@@ -44,10 +44,11 @@ from claims_report import write_claims  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
 from minireason.model import resolve_model_dir  # noqa: E402
 from minireason.tasks import save_jsonl, toy_split  # noqa: E402
-from minireason.toy import Tutor, knowledge_group  # noqa: E402
+from minireason.lab_world import LabTutor, knowledge_group  # noqa: E402
 from toy_study import sh, train  # noqa: E402
 
-# The tutor of each world, as `python -m minireason.toy` flags (fixed before any RL run; claims_report.WHY says why).
+# The tutor of each world, as `python -m minireason.lab_world` flags (fixed before any RL run; claims_report.WHY
+# says why).
 # A reflection adds about 30 characters, so both worlds' models get 384 positions instead of 256.
 REFLECT = ["--reflect", "0.3", "--context", "384"]
 WORLDS = {
@@ -121,7 +122,7 @@ def pretrain(lab: Lab) -> None:
         if lab.mini and not lab.base(world).is_dir():
             shutil.copytree(resolve_model_dir("toy-base"), lab.base(world))
         if not (lab.base(world) / "model.safetensors").is_file():
-            tasks.append(lambda w=world: sh("-m", "minireason.toy", "--only", "base", "--out", str(lab.out / w),
+            tasks.append(lambda w=world: sh("-m", "minireason.lab_world", "--only", "base", "--out", str(lab.out / w),
                                             *WORLDS[w]))
         lab.models[world]["base"] = lab.base(world)
     parallel(lab, tasks)
@@ -204,7 +205,7 @@ def paper_k(lab: Lab) -> None:
         return
     models, folder = lab.models["on"], lab.out / "on"
     evaluate_into(lab, folder / "eval-paper-k", {"base": models["base"]}, k, *lab.test_data())
-    tutor = Tutor.from_model(str(lab.base("on")))
+    tutor = LabTutor.from_model(str(lab.base("on")))
     hard_gap = [p for p in toy_split("test") if knowledge_group(p, tutor) == "hard-gap"]
     save_jsonl(hard_gap[:4] if lab.mini else hard_gap, folder / "hard-gap.jsonl")
     rl_models = {n: f for n, f in models.items() if n == "base" or n.startswith(("rl-seed", "process-seed"))}

@@ -24,9 +24,9 @@ from minireason.collect import QuestionRecord, read_samples_file  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
 from minireason.metrics import reflection_count  # noqa: E402
 from minireason.report import change, figure, plot_pass_at_k, plot_per_bin  # noqa: E402
+from minireason.lab_world import KNOWLEDGE_GROUPS, LabTutor, knowledge_group, long_sum_stated_right  # noqa: E402
 from minireason.tasks import toy_split  # noqa: E402
-from minireason.toy import (KNOWLEDGE_GROUPS, Tutor, knowledge_group, long_sum_stated_right,  # noqa: E402
-                            process_correct)
+from minireason.toy import process_correct  # noqa: E402
 
 WHY = """\
 **Why these settings** (written before any RL run; a setting changed after seeing a result would be listed
@@ -189,7 +189,7 @@ def e6_verdict(reasoning_cap: float, all_cap: float) -> str:
 
 def knowledge_of(lab: Path, world: str, folder: str = "eval") -> list[str]:
     """Each evaluated question's knowledge group under the world's tutor, in the samples' order."""
-    tutor = Tutor.from_model(str(lab / world / "toy-base"))
+    tutor = LabTutor.from_model(str(lab / world / "toy-base"))
     problems = {p.id: p for p in toy_split("test")}
     return [knowledge_group(problems[r.id], tutor) for r in question_records(lab, world, "base", folder)]
 
@@ -230,7 +230,7 @@ def long_sums_right(records: list[QuestionRecord]) -> tuple[float, int]:
 def reach_lines(lab: Path, world: str, m: dict) -> list[str]:
     """Whether the reach knob's knowledge stays apart: how often each model states a five-digit final sum right
     (the tutor: `long_sum` of the time). Only for a world whose tutor makes long sums rare."""
-    long_sum = Tutor.from_model(str(lab / world / "toy-base")).long_sum
+    long_sum = LabTutor.from_model(str(lab / world / "toy-base")).long_sum
     if long_sum >= 1:
         return []
     labels = {"base": ["base"], "RL (mean of seeds)": names(m, "rl-seed"), "Base←Base": ["base-from-base"],
@@ -506,7 +506,8 @@ def header(lab: Path, settings: dict) -> list[str]:
             "world on.",
             f"k = {k} samples per question of the toy test set ({questions}), bins by the world's base; GRPO over "
             f"{settings['seeds']} seeds (`train_rl.py` toy defaults); distillation pool "
-            f"{settings['distillation pool']} train questions. Tutor flags (`python -m minireason.toy`): {worlds}.",
+            f"{settings['distillation pool']} train questions. Tutor flags (`python -m minireason.lab_world`): "
+            f"{worlds}.",
             "", WHY, CHANGES, ""]
 
 

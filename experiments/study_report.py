@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from minireason.report import (bin_table, change, draw_transitions, figure, length_table, pass_table,  # noqa: E402
                                plot_pass_at_k, plot_per_bin, transition_table)
 from minireason.tasks import toy_split  # noqa: E402
-from minireason.toy import Tutor, knowledge_group  # noqa: E402
+from minireason.lab_world import LabTutor, knowledge_group  # noqa: E402
 
 # The paper's numbers (Kim et al. 2025, arXiv 2505.14216; Qwen2.5-1.5B-Math on MATH), with where each is printed.
 PAPER = {
@@ -60,7 +60,7 @@ def signed_points(x) -> str:
     return f"{100 * x:+.1f}"
 
 
-def knowledge_groups(split: str, n: int, tutor: Tutor) -> dict[str, np.ndarray]:
+def knowledge_groups(split: str, n: int, tutor: LabTutor) -> dict[str, np.ndarray]:
     """Boolean masks over the first n questions of a toy split, one per knowledge group."""
     groups = np.array([knowledge_group(p, tutor) for p in toy_split(split)[:n]])
     return {g: groups == g for g in KNOWLEDGE}
@@ -115,7 +115,7 @@ def knowledge_table(metrics: dict, groups: dict[str, np.ndarray]) -> list[str]:
     return rows
 
 
-def tables(test: dict, train: dict, tutor: Tutor) -> str:
+def tables(test: dict, train: dict, tutor: LabTutor) -> str:
     s, entropy = seeds(test), (lambda m: m["per_bin_entropy"])
     distill, ablations = ["base", "teacher", "reasoning-only", "all-questions"], ["rl-seed0", "rl-drgrpo", "rl-kl"]
     out = ["# Toy study tables", "", f"k = {test['k']} samples per question; bins by the base's X out of k; "
@@ -190,7 +190,7 @@ def draw_knowledge(ax, metrics: dict, groups: dict[str, np.ndarray], which: str)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def plot_all(test: dict, train: dict, tutor: Tutor, fig_dir: Path) -> list[Path]:
+def plot_all(test: dict, train: dict, tutor: LabTutor, fig_dir: Path) -> list[Path]:
     fig_dir.mkdir(parents=True, exist_ok=True)
     s, pts, groups = seeds(test), "change in accuracy (points)", knowledge_groups("test", test["questions"], tutor)
     tokens = lambda m: m["length"]["tokens"]["by_bin"]  # noqa: E731
@@ -224,7 +224,7 @@ def plot_all(test: dict, train: dict, tutor: Tutor, fig_dir: Path) -> list[Path]
 def write_study_report(study: Path, base: str = "toy-base") -> list[Path]:
     test = json.loads((study / "eval-test" / "metrics.json").read_text())
     train = json.loads((study / "eval-train" / "metrics.json").read_text())
-    tutor = Tutor.from_model(base)
+    tutor = LabTutor.from_model(base)
     (study / "tables.md").write_text(tables(test, train, tutor))
     return [study / "tables.md", *plot_all(test, train, tutor, study / "figures")]
 

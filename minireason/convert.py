@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from .files import atomic_write, read_text
+from .files import atomic_write, parse_json, read_text
 from .verifier import extract_boxed
 
 FORMATS = ("math", "gsm8k", "fields")
@@ -36,22 +36,12 @@ def read_records(path: str | os.PathLike):
         raise FileNotFoundError(f"{path}: no such input file")
     text = read_text(path)
     if text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not a valid JSON array ({e.msg}, line {e.lineno})") from None
-        except RecursionError:
-            raise ValueError(f"{path}: JSON nested too deeply to read") from None
+        rows = parse_json(text, str(path), "JSON array")
         yield from ((f"{path}: record {i + 1}", row) for i, row in enumerate(rows))
         return
     for n, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            try:
-                yield f"{path}:{n}", json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            except RecursionError:
-                raise ValueError(f"{path}:{n}: JSON nested too deeply to read") from None
+            yield f"{path}:{n}", parse_json(line, f"{path}:{n}")
 
 
 def _field(row, where: str, name: str) -> str:

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import json
 import os
 from pathlib import Path
 from typing import Iterable
@@ -70,6 +71,18 @@ def read_text(path: str | os.PathLike) -> str:
         line = data.count(b"\n", 0, e.start) + 1
         column = e.start - data.rfind(b"\n", 0, e.start)
         raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {column})") from None
+
+
+def parse_json(text: str, where: str, what: str = "JSON"):
+    """json.loads, failing in one line that names `where` (a file, or file:line): bad syntax, or nesting too deep
+    for the reader (a RecursionError otherwise)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        detail = f", line {e.lineno}" if what != "JSON" else ""
+        raise ValueError(f"{where}: not valid {what} ({e.msg}{detail})") from None
+    except RecursionError:
+        raise ValueError(f"{where}: JSON nested too deeply to read") from None
 
 
 def named(e: OSError, path: str | os.PathLike, target: bool = False) -> OSError:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable
 
 import torch
@@ -48,9 +48,14 @@ from .tasks import Problem
 from .tokenizer import format_prompt
 from .training import (NonFiniteError, OptimConfig, completion_batch, micro_batches, optimizer_step,
                        token_logprobs)
-from .verifier import ExactGrader, Grader, grade, reward
+from .verifier import ExactGrader, Grader, grade
 
 AGGREGATIONS = ("token", "sequence", "constant")
+
+
+def reward(correct: bool) -> float:
+    """The paper's verifiable reward (§3, no format reward): +1 correct, -1 otherwise."""
+    return 1.0 if correct else -1.0
 
 
 def group_advantages(rewards: torch.Tensor, scale_std: bool = True, eps: float = 1e-4) -> torch.Tensor:
@@ -119,16 +124,24 @@ def policy_loss(
 
 @dataclass
 class GRPOConfig:
-    group_size: int = 8
-    temperature: float = 0.9
-    top_k: int = 50
-    max_new_tokens: int = 512
-    clip_eps: float = 0.2
-    mu: int = 1
-    aggregation: str = "token"
-    scale_std: bool = True
-    beta: float = 0.0
-    micro_batch_tokens: int = 16384
+    """The settings one GRPO step reads. Their defaults and flags are the training script's config
+    (train_rl.RLConfig); `GRPOConfig.of(cfg)` takes them from it, so there is one config source."""
+
+    group_size: int  # G responses per question
+    temperature: float  # sampling (pi_old itself is always T = 1, unfiltered)
+    top_k: int
+    max_new_tokens: int
+    clip_eps: float  # PPO's epsilon
+    mu: int  # optimizer steps per rollout
+    aggregation: str  # token / sequence / constant (see token_weights)
+    scale_std: bool  # divide advantages by the group's std (GRPO) or not (Dr. GRPO)
+    beta: float  # k3 KL weight (the paper: 0)
+    micro_batch_tokens: int  # padded tokens per forward/backward
+
+    @classmethod
+    def of(cls, config) -> "GRPOConfig":
+        """The GRPO settings of a script's config (any object with these attributes)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
 
 
 @dataclass
@@ -177,27 +190,14 @@ def prepare_batch(ro: Rollout, cfg: GRPOConfig, pad_id: int) -> Batch:
     return Batch(ids, mask, old, weights, ro.advantages, [len(p) + len(r) for p, r in zip(prompts, responses)], rows)
 
 
-def micro_batch_loss(model, batch: Batch, idx: torch.Tensor, cfg: GRPOConfig, ref_logprobs=None,
-                     autocast=contextlib.nullcontext) -> tuple[torch.Tensor, dict]:
-    """The GRPO loss of rows `idx` (their share of the whole batch's loss) and its statistics."""
-    device = next(model.parameters()).device
-    T = max(batch.lengths[i] for i in idx.tolist())
-    with autocast():
-        logp, entropy = token_logprobs(model, batch.ids[idx, :T].to(device), with_entropy=True)  # (n, T-1) each
-    loss, stats = policy_loss(logp, batch.old[idx, : T - 1].to(device), batch.advantages[idx].to(device),
-                              batch.weights[idx, : T - 1].to(device), cfg.clip_eps, ref_logprobs, cfg.beta)
-    m = batch.mask[idx, : T - 1].to(device)
-    stats["entropy"] = ((entropy * m).sum() / m.sum().clamp(min=1)).item()
-    return loss, stats
-
-
 def update(model, opt, oc: OptimConfig, ro: Rollout, cfg: GRPOConfig, step: int, pad_id: int,
            ref_model=None, autocast=contextlib.nullcontext) -> dict:
     """cfg.mu optimizer steps on the GRPO loss of one rollout; returns the step's statistics.
 
     loss and grad_norm are each epoch's (the loss summed over micro-batches), averaged over the mu epochs;
     with mu > 1 the per-epoch values are logged too, as loss_per_epoch and grad_norm_per_epoch."""
-    batch = prepare_batch(ro, cfg, pad_id)
+    batch = prepare_batch(ro, cfg, pad_id)  # ids, mask, pi_old, token weights, advantages: built once
+    device = next(model.parameters()).device
     groups = [torch.tensor([batch.rows[j] for j in g])
               for g in micro_batches([batch.lengths[i] for i in batch.rows], cfg.micro_batch_tokens)]
     refs = [None] * len(groups)
@@ -208,11 +208,17 @@ def update(model, opt, oc: OptimConfig, ro: Rollout, cfg: GRPOConfig, step: int,
     for _ in range(cfg.mu if batch.rows else 0):
         epoch = {"loss": 0.0, "micro": []}
         for idx, ref in zip(groups, refs):
-            loss, stats = micro_batch_loss(model, batch, idx, cfg, ref, autocast)
+            T = max(batch.lengths[i] for i in idx.tolist())  # the micro-batch's rows, cut to its longest
+            on = lambda t: t[idx, : T - 1].to(device)  # noqa: E731 - rows idx, positions that predict a token
+            with autocast():
+                logp, entropy = token_logprobs(model, batch.ids[idx, :T].to(device), with_entropy=True)  # log pi_theta
+            loss, stats = policy_loss(logp, on(batch.old), batch.advantages[idx].to(device), on(batch.weights),
+                                      cfg.clip_eps, ref, cfg.beta)
             if not torch.isfinite(loss):
                 opt.zero_grad(set_to_none=True)
                 raise NonFiniteError(f"non-finite loss ({loss.item()}) at step {step}")
             loss.backward()
+            stats["entropy"] = ((entropy * on(batch.mask)).sum() / on(batch.mask).sum().clamp(min=1)).item()
             epoch["loss"] += loss.item()
             epoch["micro"].append(stats)
         epoch["grad_norm"] = optimizer_step(model, opt, oc, step)

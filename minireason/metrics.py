@@ -16,9 +16,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-PAPER_BINS_256 = [(0, 0), (1, 4), (5, 16), (17, 64), (65, 128), (129, 256)]
-
-
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k for one question: 1 - C(n-c, k)/C(n, k), as a stable product.
 

@@ -9,9 +9,10 @@ A run folder holds everything needed to continue or inspect it:
     runs/NAME/final/                     the trained model, an HF model folder
 
 Config resolution, in one place and in this order: the config dataclass's defaults (the paper's
-settings), the toy or paper preset of the script, the model folder's hints (toy models ask for T = 1.0
-and 160 new tokens), then the flags given on the command line. `--resume DIR` instead reads DIR's
-config.json back and refuses any flag that disagrees with it (only --device may change).
+settings), the toy or paper preset of the script (and what it derives from the flags), the model folder's
+hints (toy models ask for T = 1.0 and 160 new tokens), then the flags given on the command line.
+`--resume DIR` instead reads DIR's config.json back and refuses any flag that disagrees with it (only
+--device may change).
 
 Every file a run writes is written to a temporary name and renamed when complete (`atomic_write`,
 `save_model_folder`, `save_checkpoint`), so a kill never leaves a half-written one that looks whole.
@@ -19,28 +20,27 @@ Every file a run writes is written to a temporary name and renamed when complete
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import json
-import math
 import shutil
 import time
 import warnings
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 
+from .cli import config_parser, flag
 from .curves import draw_curves
 from .files import append_lines, atomic_write, lock, named, read_text, sync_folder, unlock
 from .model import Transformer, default_template, load_pretrained, model_hints, read_config, resolve_model_dir
 from .sampler import SamplingParams, generate
-from .tasks import Problem, is_real_data, load_problems
+from .tasks import Problem, is_real_data
 from .tokenizer import TEMPLATES, Tokenizer, format_prompt
 from .training import OptimConfig, build_optimizer
-from .verifier import GRADERS, Grader, get_grader, gold_report, grade
+from .verifier import GRADERS, Grader, get_grader, grade
 
 # Seeds. Each training step samples with seed * STEP_SEED_STRIDE + step, a prime stride larger than any
 # step count, so no two (seed, step) pairs share a sampling seed and a resumed step redraws exactly.
@@ -159,97 +159,36 @@ class JsonlLog:
 
 
 # ----------------------------------------------------------------------------------------------
-# Configs: one dataclass per script, its fields are the script's flags
-
-
-def opt(default, help: str, choices=None, low=None, high=None):
-    """A config field that is also a command-line flag (`low`, `high`: the smallest and largest values allowed)."""
-    meta = {"help": help, "choices": choices, "low": low, "high": high}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta)
+# Configs: what the training scripts share, resolved in one place (their flags: cli.py)
 
 
 @dataclass
 class TrainConfig:
     """What train_rl.py and train_distill.py share. Defaults are the paper's settings for real models."""
 
-    out: str = opt("runs/run", "run folder (config, log, checkpoints, final model)")
-    data: str = opt("train", "training questions: 'train' (toy) or a JSONL file (python -m minireason.convert)")
-    eval_data: str = opt("test", "held-out questions for the before/after pass@1")
-    template: str | None = opt(None, "prompt template (default: the model's own)", choices=TEMPLATES)
-    grader: str = opt("auto", "auto: math-verify for JSONL data when installed, else exact", choices=GRADERS)
-    temperature: float = opt(0.9, "sampling temperature (paper 0.9; toy models ask for 1.0)", low=0.0)
-    top_k: int = opt(50, "sampling top-k (0 = off)", low=0)
-    max_new_tokens: int = opt(1024, "response length cap (toy models ask for 160)", low=1)
-    lr: float = opt(1e-6, "peak learning rate", low=0.0)
-    weight_decay: float = opt(0.1, "AdamW weight decay on matrices", low=0.0)
-    warmup: int = opt(20, "linear warmup steps", low=0)
-    grad_clip: float = opt(0.1, "gradient norm clip", low=0.0)
-    optimizer: str = opt("adamw", "lowmem: bf16 weights + fp32 master + bf16 moments", choices=("adamw", "lowmem"))
-    grad_checkpointing: bool = opt(False, "recompute activations in the backward pass")
-    micro_batch_tokens: int = opt(16384, "padded tokens per forward/backward", low=1)
-    final_eval_samples: int = opt(8, "samples per held-out question, before vs after (0 = skip)", low=0)
-    checkpoint_every: int = opt(40, "steps between checkpoints", low=1)
-    seed: int = opt(0, "seed of questions, samples and batches")
-    device: str | None = opt(None, "cuda or cpu (default: cuda when available)")
+    out: str = flag("runs/run", "run folder (config, log, checkpoints, final model)")
+    data: str = flag("train", "training questions: 'train' (toy) or a JSONL file (python -m minireason.convert)")
+    eval_data: str = flag("test", "held-out questions for the before/after pass@1")
+    template: str | None = flag(None, "prompt template (default: the model's own)", choices=TEMPLATES)
+    grader: str = flag("auto", "auto: math-verify for JSONL data when installed, else exact", choices=GRADERS)
+    temperature: float = flag(0.9, "sampling temperature (paper 0.9; toy models ask for 1.0)", low=0.0)
+    top_k: int = flag(50, "sampling top-k (0 = off)", low=0)
+    max_new_tokens: int = flag(1024, "response length cap (toy models ask for 160)", low=1)
+    lr: float = flag(1e-6, "peak learning rate", low=0.0)
+    weight_decay: float = flag(0.1, "AdamW weight decay on matrices", low=0.0)
+    warmup: int = flag(20, "linear warmup steps", low=0)
+    grad_clip: float = flag(0.1, "gradient norm clip", low=0.0)
+    optimizer: str = flag("adamw", "lowmem: bf16 weights + fp32 master + bf16 moments", choices=("adamw", "lowmem"))
+    grad_checkpointing: bool = flag(False, "recompute activations in the backward pass")
+    micro_batch_tokens: int = flag(16384, "padded tokens per forward/backward", low=1)
+    final_eval_samples: int = flag(8, "samples per held-out question, before vs after (0 = skip)", low=0)
+    checkpoint_every: int = flag(40, "steps between checkpoints", low=1)
+    seed: int = flag(0, "seed of questions, samples and batches")
+    device: str | None = flag(None, "cuda or cpu (default: cuda when available)")
 
 
 RESUME_MAY_CHANGE = ("device",)
 RUN_LOCK = ".lock"  # held by the process that writes the run folder (files.lock)
-
-
-def _type_name(f) -> str:
-    """A field's type as written: "int", "str | None", "list[str]" (annotations may be strings or types)."""
-    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-
-
-def _flag_type(f):
-    kind = {"int": int, "float": float}.get(_type_name(f).replace(" | None", ""), str)
-    low, high = f.metadata.get("low"), f.metadata.get("high")
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
-        if kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
-        if low is not None and value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
-        return value
-    return parse
-
-
-class _OneLineErrors(argparse.ArgumentParser):
-    """argparse, but a bad flag ends the run with one line (no usage block): "error: argument --k: ..."."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-def config_parser(cls, description: str, run_flags: bool = True) -> argparse.ArgumentParser:
-    """An argparse parser with one flag per config field; flags not given stay absent (argparse.SUPPRESS).
-    run_flags adds a training run's --resume and --overwrite."""
-    ap = _OneLineErrors(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
-                        argument_default=argparse.SUPPRESS)
-    if run_flags:
-        ap.add_argument("--resume", type=Path, help="a run folder or one of its checkpoints: continue it exactly")
-        ap.add_argument(
-            "--overwrite", action="store_true", help="start afresh in a used --out (the old run is moved aside)"
-        )
-    for f in fields(cls):
-        flag, meta = "--" + f.name.replace("_", "-"), f.metadata
-        default = f" (default: {f.default})" if f.default is not MISSING else ""
-        if _type_name(f) == "bool":
-            ap.add_argument(flag, action=argparse.BooleanOptionalAction, help=meta["help"] + default)
-        elif _type_name(f).startswith("list"):
-            ap.add_argument(flag, action="append", help=meta["help"] + " (repeatable)")
-        else:
-            ap.add_argument(flag, type=_flag_type(f), choices=meta.get("choices"), help=meta["help"] + default)
-    return ap
 
 
 def resume_config(cls, resume: Path, given: dict):
@@ -282,8 +221,10 @@ def resume_config(cls, resume: Path, given: dict):
     return replace(cfg, **{k: v for k, v in given.items() if k in RESUME_MAY_CHANGE}), ckpt
 
 
-def resolve_config(cls, argv, model_field: str, presets, description: str):
-    """(config, checkpoint to resume or None), resolved as the module docstring says and saved to out/."""
+def resolve_config(cls, argv, model_field: str, description: str, presets: dict[str, dict], derived=None):
+    """(config, checkpoint to resume or None), resolved as the module docstring says and saved to out/.
+    presets: the script's {"toy": ..., "paper": ...} settings; derived(given, toy), where settings depend on
+    the flags given (distillation's protocol depends on --variant)."""
     given = vars(config_parser(cls, description).parse_args(argv))
     resume, overwrite = given.pop("resume", None), given.pop("overwrite", False)
     if resume:
@@ -292,7 +233,8 @@ def resolve_config(cls, argv, model_field: str, presets, description: str):
     read_config(model_dir)  # fail now, naming the file, if the folder is not a model we can load
     hints = model_hints(model_dir)
     fill = {k: hints[k] for k in ("temperature", "max_new_tokens") if k in hints}
-    cfg = cls(**{**presets(given, bool(hints)), **fill, **given})
+    toy = bool(hints)  # our toy models carry hints; real checkpoints do not
+    cfg = cls(**{**presets["toy" if toy else "paper"], **(derived(given, toy) if derived else {}), **fill, **given})
     real_data = is_real_data(cfg.data) or is_real_data(cfg.eval_data)
     cfg = replace(cfg, template=cfg.template or default_template(model_dir, Tokenizer.from_dir(model_dir)),
                   grader=get_grader(cfg.grader, real_data).name,
@@ -368,15 +310,6 @@ def start_training(cfg: TrainConfig, model_name: str, ckpt: Path | None, oc: Opt
     optimizer = build_optimizer(model, oc)
     start = load_trainer_state(ckpt, optimizer) if ckpt else 0
     return run, model, optimizer, start, JsonlLog(run.out / "log.jsonl", resume_step=start)
-
-
-def load_questions(spec: str, grader: Grader, limit: int | None = None) -> list[Problem]:
-    """Problems of a toy split or JSONL file (the first `limit`); warns when the grader cannot parse some of
-    their gold answers."""
-    problems = load_problems(spec)[:limit]
-    if warning := gold_report([p.answer for p in problems], grader):
-        print(f"{spec}: {warning}")
-    return problems
 
 
 def pass_at_1(model: Transformer, tokenizer: Tokenizer, problems: list[Problem], template: str, params: SamplingParams,

@@ -6,12 +6,9 @@ keep only verified-correct responses that ended with EOS, at most m per question
 kept up to 4, which `--max-per-question 4` reproduces). The samples themselves are stored with collect.py
 (resumable, inspectable); what is kept is written as JSONL {"id", "question", "answer", "response"}.
 
-Filters for the paper's "reasoning-only" arm:
-- solvable: keep only questions the *student* already solves at least once in k samples
-  (its in-distribution questions, X >= 1);
-- knowledge (toy world only): drop any kept trace that states a fact the student's tutor never or
-  rarely stated correctly (its hard gaps and partial facts). One lucky solve would otherwise let a
-  clean trace carry the missing fact in.
+The paper's "reasoning-only" arm keeps only questions the *student* already solves at least once in k
+samples (its in-distribution questions, X >= 1: `solvable_ids`). In a toy world, train_distill.py also
+drops traces that state knowledge the student's tutor lacks (lab_world.knowledge_filter).
 
 Loss (`sft_loss`, also toy pretraining's): cross-entropy on response tokens only (prompt and padding
 masked), no teacher logits, no KL (the paper's SFT, §7 and App. A.11):
@@ -27,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +33,7 @@ from .collect import QuestionRecord
 from .files import atomic_write
 from .model import Transformer
 from .tasks import read_jsonl_objects
-from .training import NonFiniteError, OptimConfig, completion_batch, optimizer_step, token_logprobs
-
-_PRODUCT_STEP = re.compile(r"(?<![\d])(\d)\*(\d)=")
-
+from .training import NonFiniteError, OptimConfig, completion_batch, micro_batches, optimizer_step, token_logprobs
 
 def sft_loss(logprobs: torch.Tensor, mask: torch.Tensor, n_tokens: int) -> torch.Tensor:
     """L = -sum(mask * logprobs) / n_tokens: a micro-batch's share of the batch's mean token cross-entropy.
@@ -50,35 +43,25 @@ def sft_loss(logprobs: torch.Tensor, mask: torch.Tensor, n_tokens: int) -> torch
     return -(logprobs * mask).sum() / n_tokens
 
 
-def sft_backward(model: Transformer, prompts: list[list[int]], completions: list[list[int]], groups: list[list[int]],
-                 pad_id: int, autocast=contextlib.nullcontext) -> float:
-    """Accumulate the gradient of the batch's loss, one micro-batch (a group of row indices) at a time.
-    Returns the loss; raises NonFiniteError on a NaN/inf loss."""
+def sft_step(model: Transformer, opt: torch.optim.Optimizer, oc: OptimConfig, prompts: list[list[int]],
+             completions: list[list[int]], pad_id: int, step: int, micro_batch_tokens: int,
+             autocast=contextlib.nullcontext) -> dict:
+    """One optimizer step on (prompt, completion) token pairs: each micro-batch (at most micro_batch_tokens
+    padded tokens) adds its share of the loss gradient, then the shared optimizer step. Returns the loss, the
+    pre-clip gradient norm and the number of loss tokens; raises NonFiniteError on a NaN/inf loss."""
     device = next(model.parameters()).device
     n_tokens = sum(len(c) for c in completions)
     total = 0.0
-    for group in groups:
+    for group in micro_batches([len(p) + len(c) for p, c in zip(prompts, completions)], micro_batch_tokens):
         ids, mask, _ = completion_batch([prompts[i] for i in group], [completions[i] for i in group], pad_id, device)
         with autocast():
             loss = sft_loss(token_logprobs(model, ids), mask, n_tokens)
         if not torch.isfinite(loss):
-            raise NonFiniteError(f"non-finite loss ({loss.item()})")
+            opt.zero_grad(set_to_none=True)
+            raise NonFiniteError(f"non-finite loss ({loss.item()}) at step {step}")
         loss.backward()
         total += loss.item()
-    return total
-
-
-def sft_step(model: Transformer, opt: torch.optim.Optimizer, oc: OptimConfig, prompts: list[list[int]],
-             completions: list[list[int]], groups: list[list[int]], pad_id: int, step: int,
-             autocast=contextlib.nullcontext) -> dict:
-    """One optimizer step on (prompt, completion) token pairs: `sft_backward`, then the shared optimizer step.
-    Returns the loss, the pre-clip gradient norm and the number of loss tokens."""
-    try:
-        loss = sft_backward(model, prompts, completions, groups, pad_id, autocast)
-    except NonFiniteError as e:
-        opt.zero_grad(set_to_none=True)
-        raise NonFiniteError(f"{e} at step {step}") from None
-    return {"loss": loss, "grad_norm": optimizer_step(model, opt, oc, step), "tokens": sum(len(c) for c in completions)}
+    return {"loss": total, "grad_norm": optimizer_step(model, opt, oc, step), "tokens": n_tokens}
 
 
 def protocol(variant: str, toy: bool) -> dict:
@@ -115,16 +98,6 @@ def rejection_sample(records: list[QuestionRecord], max_per_question: int) -> li
 def solvable_ids(student_records: list[QuestionRecord]) -> set[str]:
     """Questions the student solves at least once (X >= 1)."""
     return {r.id for r in student_records if r.n_correct > 0}
-
-
-def facts_stated(response: str) -> set[str]:
-    """Single-digit products a toy trace writes, e.g. "7*8=56" -> "7*8" (smaller digit first)."""
-    return {f"{min(a, b)}*{max(a, b)}" for a, b in _PRODUCT_STEP.findall(response)}
-
-
-def drop_traces_stating(examples: list[Example], facts: set[str]) -> list[Example]:
-    """Examples whose response states none of `facts`."""
-    return [e for e in examples if not facts_stated(e.response) & facts]
 
 
 def save_examples(examples: list[Example], path: str | os.PathLike) -> None:

@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .files import atomic_write, read_text
-from .verifier import canonical
+from .files import atomic_write, parse_json, read_text
+from .verifier import Grader, canonical, gold_report
 
 LEVELS = ("add2", "add3", "mul2x1", "mul3x1", "mul2x2", "mul3x2")
 _OPERANDS = {  # level: (first operand range, second operand range, operator)
@@ -136,6 +136,15 @@ def load_problems(spec: str) -> list[Problem]:
     return load_jsonl(spec)
 
 
+def load_questions(spec: str, grader: Grader, limit: int | None = None) -> list[Problem]:
+    """Problems of a toy split or JSONL file (the first `limit`); warns when the grader cannot parse some of
+    their gold answers."""
+    problems = load_problems(spec)[:limit]
+    if warning := gold_report([p.answer for p in problems], grader):
+        print(f"{spec}: {warning}")
+    return problems
+
+
 # ----------------------------------------------------------------------------------------------
 # JSONL
 
@@ -155,12 +164,7 @@ def read_jsonl_objects(path: str | os.PathLike, what: str):
         if not line.strip():
             continue
         where = f"{path}:{n}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
-        except RecursionError:
-            raise ValueError(f"{where}: JSON nested too deeply to read") from None
+        row = parse_json(line, where)
         if not isinstance(row, dict):
             raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
         yield where, row

@@ -28,8 +28,6 @@ Every grader answers `correct(response, gold)` for a whole response (`grade` is 
 pass@1 and stored sample goes through), `answer(response)` for the final answer as written (maj@k and
 answer entropy group these with `same`), and `gradable(gold)`. The exact grader runs in time linear in
 the input; no grader raises on any response.
-
-Reward (the paper's RLVR reward, §3): +1 when correct, -1 otherwise.
 """
 
 from __future__ import annotations
@@ -409,11 +407,6 @@ def grade(response: str, gold: str, grader: Grader | None = None) -> bool:
 def is_correct(response: str, answer: str) -> bool:
     """`grade` with the exact grader (the toy world's)."""
     return grade(response, answer)
-
-
-def reward(correct: bool) -> float:
-    """The paper's verifiable reward (§3, no format reward): +1 correct, -1 otherwise."""
-    return 1.0 if correct else -1.0
 
 
 def gold_report(golds: list[str], grader: Grader, examples: int = 3) -> str | None:

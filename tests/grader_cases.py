@@ -102,7 +102,7 @@ WRONG = [
     ("f(1,2)", "f(2,1)"),
 ]
 
-# Whole responses: extraction rules (the three false positives of issue 13 and friends).
+# Whole responses: extraction rules (three false positives an earlier grader made, and friends).
 RESPONSES = [
     ("so the answer is \\boxed{42}.", "42", True),
     ("first \\boxed{1} then \\boxed{2}.", "2", True),

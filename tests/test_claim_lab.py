@@ -37,11 +37,11 @@ def test_the_toy_studys_misses_fail_the_rules_they_missed():
 def test_reach_table_counts_five_digit_sums_stated_right_per_model_only_where_the_tutor_makes_them_rare(tmp_path):
     from dataclasses import asdict
 
-    from minireason.toy import Tutor
+    from minireason.lab_world import LabTutor
 
     def write_world(long_sum: float) -> None:
         (tmp_path / "on" / "toy-base").mkdir(parents=True, exist_ok=True)
-        tutor = asdict(Tutor(long_sum=long_sum))
+        tutor = asdict(LabTutor(long_sum=long_sum))
         (tmp_path / "on" / "toy-base" / "config.json").write_text(json.dumps({"minireason": {"tutor": tutor}}))
 
     steps = "7*9=63,4*9=36+6=42,3*9=27+4=31:3123;7*2=14,4*2=8+1=9,3*2=6:694;"  # 347 * 29 = 10063

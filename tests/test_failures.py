@@ -17,7 +17,8 @@ from tokenizers import Tokenizer as HFTokenizer
 import evaluate
 import train_distill
 import train_rl
-from minireason import files, run_cli
+from minireason import files
+from minireason.cli import run_cli
 from minireason.collect import read_samples_file
 from minireason.convert import main as convert_main
 from minireason.model import TOY_MODELS_DIR, ModelLoadError, fingerprint, load_pretrained, read_config

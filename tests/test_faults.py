@@ -16,7 +16,8 @@ import torch
 from safetensors.torch import load_file
 
 import train_rl
-from minireason import files, run_cli, runs
+from minireason import files, runs
+from minireason.cli import run_cli
 from minireason.model import TOY_MODELS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,11 +2,17 @@
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 import torch
 
-from minireason.grpo import group_advantages, k3_kl, policy_loss, token_weights
+from minireason.grpo import group_advantages, k3_kl, policy_loss, reward, token_weights
+from train_rl import RLConfig
+
+
+def test_reward_is_plus_minus_one():
+    assert reward(True) == 1.0 and reward(False) == -1.0
 
 
 def test_group_advantages_by_hand():
@@ -123,7 +129,7 @@ def toy_rollout():
 
     model = load_pretrained("toy-base")  # fp32 on the CPU
     tok = Tokenizer.from_dir(resolve_model_dir("toy-base"))
-    cfg = GRPOConfig(group_size=4, temperature=1.0, max_new_tokens=40, top_k=50)
+    cfg = GRPOConfig.of(replace(RLConfig(), group_size=4, temperature=1.0, max_new_tokens=40, top_k=50))
     ro = rollout(model, tok, toy_split("train")[:6], "question", cfg, seed=3)
     return model, tok, cfg, ro
 
@@ -216,12 +222,12 @@ def test_process_reward_credits_only_traces_whose_every_step_is_right():
 
 
 def test_rollout_takes_a_judge_instead_of_the_grader(toy_rollout):
-    from minireason.grpo import GRPOConfig, rollout
+    from minireason.grpo import rollout
     from minireason.tasks import toy_split
 
     base, tok, cfg, _ = toy_rollout
     questions = toy_split("train")[:3]
-    small = GRPOConfig(group_size=4, max_new_tokens=cfg.max_new_tokens)
+    small = replace(cfg, temperature=0.9)
     everything = rollout(base, tok, questions, "question", small, seed=1, judge=lambda text, q: True)
     nothing = rollout(base, tok, questions, "question", small, seed=1, judge=lambda text, q: False)
     assert everything.rewards.eq(1).all() and nothing.rewards.eq(-1).all()

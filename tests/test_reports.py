@@ -14,7 +14,7 @@ from minireason.curves import draw_curves
 from minireason.model import TOY_MODELS_DIR
 from minireason.report import analyze
 from minireason.tasks import toy_split
-from minireason.toy import Tutor, knowledge_group
+from minireason.lab_world import LabTutor, knowledge_group
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -66,7 +66,7 @@ def test_study_report_tables_figures_and_the_tutor_of_the_base_folder(tmp_path):
     base = tmp_path / "base-model"
     shutil.copytree(TOY_MODELS_DIR / "toy-base", base)
     config = json.loads((base / "config.json").read_text())
-    facts = [f for p in toy_split("test")[:40] for f in p.facts if f not in Tutor().gap_facts]
+    facts = [f for p in toy_split("test")[:40] for f in p.facts if f not in LabTutor().gap_facts]
     config["minireason"]["tutor"]["gap_facts"] = [max(set(facts), key=facts.count)]
     (base / "config.json").write_text(json.dumps(config))
     files = study_report.write_study_report(tmp_path, str(base))
@@ -74,8 +74,8 @@ def test_study_report_tables_figures_and_the_tutor_of_the_base_folder(tmp_path):
                                        "e3_entropy.png", "e4_self_distillation.png", "e5_length.png",
                                        "e6_distillation.png", "ablations.png", "knowledge.png"}
     tables = (tmp_path / "tables.md").read_text()
-    gap = sum(knowledge_group(p, Tutor.from_model(str(base))) == "hard-gap" for p in toy_split("test")[:40])
-    shipped = sum(knowledge_group(p, Tutor.from_model("toy-base")) == "hard-gap" for p in toy_split("test")[:40])
+    gap = sum(knowledge_group(p, LabTutor.from_model(str(base))) == "hard-gap" for p in toy_split("test")[:40])
+    shipped = sum(knowledge_group(p, LabTutor.from_model("toy-base")) == "hard-gap" for p in toy_split("test")[:40])
     assert gap != shipped and f"hard-gap (n={gap})" in tables
     assert "+13.9" in tables and "+11.6" in tables and "+24.7" in tables  # the paper's numbers beside ours
     assert "../shared" not in (ROOT / "experiments" / "study_report.py").read_text()

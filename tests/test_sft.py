@@ -10,18 +10,11 @@ from safetensors.torch import load_file
 import train_distill
 from minireason.collect import QuestionRecord
 from minireason.model import build_model
-from minireason.sft import (
-    Example,
-    protocol,
-    sft_backward,
-    drop_traces_stating,
-    facts_stated,
-    load_examples,
-    rejection_sample,
-    solvable_ids,
-)
+from minireason.lab_world import drop_traces_stating, facts_stated
+from minireason.sft import Example, load_examples, protocol, rejection_sample, sft_loss, solvable_ids
 from minireason.tasks import fresh_problems
 from minireason.toy import PretrainConfig, Tutor, build_tokenizer, save_toy_model, toy_model_config
+from minireason.training import completion_batch, token_logprobs
 
 TINY = PretrainConfig(hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64)
 
@@ -61,7 +54,8 @@ def test_prompt_and_padding_tokens_get_no_gradient():
 
     model.hidden_states = spy
     prompts, completions = [[5, 6, 7, 8], [9, 10]], [[11, 12], [13, 14, 15]]
-    sft_backward(model, prompts, completions, [[0, 1]], pad_id=0)
+    ids, mask, _ = completion_batch(prompts, completions, pad_id=0)
+    sft_loss(token_logprobs(model, ids), mask, n_tokens=5).backward()
     g = kept["hidden"].grad.abs().sum(-1)  # (2, T-1): position t predicts token t+1
     # row 0: prompt 4 tokens, completion at positions 3,4; row 1: prompt 2, completion at 1,2,3; padding after
     assert g[0, :3].sum() == 0 and (g[0, 3:5] > 0).all()
@@ -130,7 +124,7 @@ def test_resume_is_exact(tiny_toy_dir, pairs_file, tmp_path, monkeypatch):
     real_step = train_distill.sft_step
 
     def killed_after_three(*args):
-        if args[7] == 3:  # the step
+        if args[6] == 3:  # the step
             raise KeyboardInterrupt
         return real_step(*args)
 

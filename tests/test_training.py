@@ -3,8 +3,9 @@
 import torch
 
 from minireason.model import ModelConfig, build_model
-from minireason.sft import sft_backward
-from minireason.training import LowMemAdamW, OptimConfig, build_optimizer, lr_at, micro_batches, token_logprobs
+from minireason.sft import sft_loss
+from minireason.training import (LowMemAdamW, OptimConfig, build_optimizer, completion_batch, lr_at, micro_batches,
+                                 token_logprobs)
 
 CFG = ModelConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, head_dim=8)
@@ -55,7 +56,8 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     for ckpt in (False, True):
         model = build_model(CFG, seed=0).train()
         model.gradient_checkpointing = ckpt
-        sft_backward(model, [[1, 2, 3], [4, 5]], [[6, 7], [8, 9, 10]], [[0, 1]], pad_id=0)
+        ids, mask, _ = completion_batch([[1, 2, 3], [4, 5]], [[6, 7], [8, 9, 10]], pad_id=0)
+        sft_loss(token_logprobs(model, ids), mask, n_tokens=5).backward()
         grads.append([p.grad.clone() for p in model.parameters()])
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from grader_cases import EQUAL, RESPONSES, WRONG
 from minireason.verifier import (ExactGrader, canonical, extract_answer, extract_boxed, get_grader, gold_report, grade,
-                                 is_correct, math_verify, parse_number, reward)
+                                 is_correct, math_verify, parse_number)
 
 EXACT = ExactGrader()
 needs_math_verify = pytest.mark.skipif(math_verify is None, reason="math-verify is not installed")
@@ -49,7 +49,7 @@ def test_extract_boxed(text, boxed):
     assert extract_boxed(text) == boxed
 
 
-def test_regressions_from_issue_13():
+def test_extraction_regressions():
     assert not grade(r"the answer is \boxed{1", "1")  # an unclosed last box is not graded by an earlier one
     assert not grade(r"\boxed{2} hmm \boxed{1", "2")
     assert not grade("AZYUK2A", "2")  # no last-number fallback
@@ -60,10 +60,6 @@ def test_regressions_from_issue_13():
 def test_parse_number():
     assert parse_number("1,234") == 1234 and parse_number("-3/6") == parse_number("-0.5")
     assert parse_number("9" * 5000) is None and parse_number("1e5") is None and parse_number("x") is None
-
-
-def test_reward_is_plus_minus_one():
-    assert reward(True) == 1.0 and reward(False) == -1.0
 
 
 def test_get_grader_choices():
