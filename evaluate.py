@@ -31,10 +31,10 @@ class EvalConfig:
     data: str = flag("test", "'test' or 'train' (toy splits) or a JSONL file (python -m minireason.convert)")
     limit: int | None = flag(None, "use only the first N questions", low=1)
     k: int = flag(64, "samples per question", low=1)
-    temperature: float | None = flag(None, "default: the model's hint (toy 1.0), else 0.9 (the paper)", low=0.0)
+    temperature: float = flag(0.9, "sampling temperature (paper 0.9; toy models ask for 1.0)", low=0.0)
     top_k: int = flag(50, "sampling top-k (0 = off)", low=0)
     top_p: float = flag(1.0, "nucleus sampling mass (1 = off)", low=1e-6, high=1.0)
-    max_new_tokens: int | None = flag(None, "default: the model's hint (toy: 160), else 1024", low=1)
+    max_new_tokens: int = flag(1024, "response length cap (toy models ask for 160)", low=1)
     template: str | None = flag(None, "prompt template (default: the model's own)", choices=TEMPLATES)
     grader: str = flag("auto", "auto: math-verify for JSONL data when installed, else exact", choices=GRADERS)
     seed: int = flag(0, "sampling seed")
@@ -51,16 +51,17 @@ def parse_model(spec: str) -> tuple[str, str]:
     return name, path
 
 
-def sample_all(cfg: EvalConfig, models: list[tuple[str, str]], grader) -> dict:
-    """Each model's samples on the questions, collected (or resumed) into <out>/samples-NAME.jsonl."""
+def sample_all(cfg: EvalConfig, given: dict, models: list[tuple[str, str]], grader) -> dict:
+    """Each model's samples on the questions, collected (or resumed) into <out>/samples-NAME.jsonl. A model's
+    hints (toy models ask for T = 1.0 and 160 new tokens) replace the defaults, never a flag given."""
     problems = load_questions(cfg.data, grader, cfg.limit)
     records = {}
     for name, path in models:
         out_file = Path(cfg.out) / f"samples-{name}.jsonl"
-        hints = model_hints(resolve_model_dir(path))
-        params = SamplingParams(n=cfg.k, temperature=cfg.temperature if cfg.temperature is not None
-                                else hints.get("temperature", 0.9), top_k=cfg.top_k, top_p=cfg.top_p,
-                                max_new_tokens=cfg.max_new_tokens or hints.get("max_new_tokens", 1024), seed=cfg.seed)
+        sampling = {"temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens}
+        sampling.update({k: v for k, v in model_hints(resolve_model_dir(path)).items()
+                         if k in sampling and k not in given})
+        params = SamplingParams(n=cfg.k, top_k=cfg.top_k, top_p=cfg.top_p, seed=cfg.seed, **sampling)
         t = time.time()
         data_name = f"{cfg.data}[:{cfg.limit}]" if cfg.limit else cfg.data
         records[name] = sample_model(
@@ -72,7 +73,8 @@ def sample_all(cfg: EvalConfig, models: list[tuple[str, str]], grader) -> dict:
 
 @releasing_locks
 def main(argv=None) -> None:
-    cfg = EvalConfig(**vars(config_parser(EvalConfig, __doc__, run_flags=False).parse_args(argv)))
+    given = vars(config_parser(EvalConfig, __doc__, run_flags=False).parse_args(argv))
+    cfg = EvalConfig(**given)
     models = [parse_model(spec) for spec in cfg.model]
     if repeated := sorted({name for name, _ in models if [n for n, _ in models].count(name) > 1}):
         raise ValueError(f"--model {repeated[0]}=... is given more than once; each model needs its own name "
@@ -84,7 +86,7 @@ def main(argv=None) -> None:
         records = {name: recs for name, (_, recs) in files.items()}
     else:
         grader = get_grader(cfg.grader, real_data=is_real_data(cfg.data))
-        records = sample_all(cfg, models, grader)
+        records = sample_all(cfg, given, models, grader)
     metrics = analyze(records, grader=grader)
     files = write_report(metrics, cfg.out, figures=cfg.figures)
     print(console_table(metrics))

@@ -111,19 +111,6 @@ def save_checkpoint(run_dir: Path, step: int, model: Transformer, opt: torch.opt
     return final
 
 
-def latest_checkpoint(path: Path) -> Path:
-    """`path` itself if it is a checkpoint, else the newest complete checkpoint of the run folder `path`."""
-    path = Path(path)
-    if (path / "trainer_state.json").is_file():
-        return path
-    found = sorted(c for c in (path / "checkpoints").glob("step-??????") if (c / "trainer_state.json").is_file())
-    if not found:
-        raise FileNotFoundError(
-            f"{path}: no checkpoint to resume from (expected checkpoints/step-N/ or a step-N folder)"
-        )
-    return found[-1]
-
-
 def load_trainer_state(ckpt: Path, opt: torch.optim.Optimizer) -> int:
     """Restore optimizer and RNG state from a checkpoint; returns its step."""
     try:

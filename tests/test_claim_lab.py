@@ -66,7 +66,8 @@ def test_reach_table_counts_five_digit_sums_stated_right_per_model_only_where_th
 @pytest.mark.slow
 def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(tmp_path):
     cmd = [sys.executable, "experiments/claim_lab.py", "--mini", "--seeds", "1", "--out", str(tmp_path)]
-    r = subprocess.run([*cmd, "--jobs", "2"], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    r = subprocess.run([*cmd, "--jobs", "2"], cwd=ROOT, capture_output=True, text=True)  # no time limit: a busy
+    # machine is slower, not wrong (about 2 minutes on 2 idle cores)
     assert r.returncode == 0, r.stderr[-3000:]
     page = (tmp_path / "CLAIMS.md").read_text()
     for title in ("## E1", "## E2", "## E3", "## E4", "## E5", "## Outcome vs process reward", "## E6"):
@@ -96,7 +97,7 @@ def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(
     assert "hard-gap questions alone" not in (tmp_path / "partial.md").read_text()
     # --jobs 2 sampled each model on its own before one report of all: a samples file per model, no duplicates
     assert "--model base=" in r.stdout and r.stdout.count("evaluate.py") > len(hard_gap["models"]) + 3
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)  # resumed one run at a time
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)  # resumed one run at a time
     assert again.returncode == 0, again.stderr[-3000:]
     assert "train_rl.py --out" not in again.stdout and "train_distill.py --out" not in again.stdout
     other = subprocess.run([*cmd[:2], "--fast", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
