@@ -260,7 +260,7 @@ class _Scheduler:
         self.lengths = [0] * R  # host copy of each row's position (the next slot it writes)
         self.rows = Rows.empty(R, self.S, params.max_new_tokens, self.device)
         self.cache = KVCache.empty(model, R, self.S)
-        self.decoder = _Decoder(self, use_graph=params.cuda_graph and self.device.type == "cuda")
+        self.decoder = _Decoder(use_graph=params.cuda_graph and self.device.type == "cuda")
         self.check_every = 1 if self.device.type == "cpu" else CHECK_EVERY_CUDA
 
     def run(self, bar) -> list[tuple[int, Sample]]:
@@ -276,7 +276,7 @@ class _Scheduler:
             if not self.waiting and not self.decoder.use_graph:
                 self.drop_free_rows()
             for _ in range(self.check_every):
-                self.decoder.step(self.attend_len())
+                self.decoder.step(self, self.attend_len())
                 self.lengths = [min(n + 1, self.S - 1) for n in self.lengths]
 
     def drop_free_rows(self) -> None:
@@ -360,15 +360,17 @@ class _Scheduler:
 
 
 class _Decoder:
-    """One decode step for every row (feed, draw, record); on CUDA, through one captured graph per attended length."""
+    """One decode step for every row of a scheduler (feed, draw, record); on CUDA, through one captured graph per
+    attended length. It holds no reference to the scheduler (each call gets it), so when `generate` returns,
+    the cache, rows and graphs are freed at once, not left to Python's cycle collector."""
 
-    def __init__(self, scheduler: _Scheduler, use_graph: bool):
-        self.s, self.use_graph = scheduler, use_graph
+    def __init__(self, use_graph: bool):
+        self.use_graph = use_graph
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.pool = None
 
-    def run_step(self, attend_len: int) -> None:
-        s, rows = self.s, self.s.rows
+    def run_step(self, s: _Scheduler, attend_len: int) -> None:
+        rows = s.rows
         rows.key_real.scatter_(1, rows.positions[:, None], True)
         s.cache.write_slots, s.cache.attend_len = rows.positions[:, None], attend_len
         keys = rows.key_real[:, :attend_len]  # (R, L)
@@ -377,36 +379,32 @@ class _Decoder:
         uniform = hashed_uniform(s.params.seed, rows.sample_ids, rows.steps)
         tokens, logprobs = select_tokens(logits, s.params, uniform)
         rows.positions.add_(1).clamp_(max=s.S - 1)  # a done row keeps writing its last slot until harvested
-        rows.record(self.all_rows, tokens, logprobs, s.eos, s.params.max_new_tokens)
+        rows.record(torch.arange(len(s.occupant), device=s.device), tokens, logprobs, s.eos, s.params.max_new_tokens)
 
-    @property
-    def all_rows(self) -> torch.Tensor:
-        return torch.arange(len(self.s.occupant), device=self.s.device)
-
-    def step(self, attend_len: int) -> None:
+    def step(self, s: _Scheduler, attend_len: int) -> None:
         if not self.use_graph:
-            return self.run_step(attend_len)
+            return self.run_step(s, attend_len)
         if attend_len not in self.graphs:
             try:
-                self.capture(attend_len)
+                self.capture(s, attend_len)
             except Exception as e:  # an unsupported op or driver: stay correct, only slower
                 warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); decoding eagerly")
                 self.use_graph = False
-                return self.run_step(attend_len)
+                return self.run_step(s, attend_len)
         self.graphs[attend_len].replay()
 
-    def capture(self, attend_len: int) -> None:
+    def capture(self, s: _Scheduler, attend_len: int) -> None:
         # Warm up on a side stream without changing the rows: a replay must start from the same state.
-        saved = [t.clone() for t in vars(self.s.rows).values()]
+        saved = [t.clone() for t in vars(s.rows).values()]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            self.run_step(attend_len)
+            self.run_step(s, attend_len)
         torch.cuda.current_stream().wait_stream(side)
-        for t, old in zip(vars(self.s.rows).values(), saved):
+        for t, old in zip(vars(s.rows).values(), saved):
             t.copy_(old)
         self.pool = self.pool or torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self.pool):  # records the step without running it; replay() runs it
-            self.run_step(attend_len)
+            self.run_step(s, attend_len)
         self.graphs[attend_len] = graph

@@ -274,3 +274,38 @@ def test_bad_params_are_refused():
         SamplingParams(top_p=0.0)
     with pytest.raises(ValueError, match="n and max_new_tokens"):
         SamplingParams(n=0)
+
+
+def test_generate_frees_its_cache_and_rows_when_it_returns(tmp_path, monkeypatch):
+    """No reference cycle keeps the KV cache or the rows alive after `generate` returns: they are freed at once.
+    Python's cycle collector is off during the call, so a cycle would keep them (it once kept gigabytes on a GPU
+    through the next backward pass)."""
+    import gc
+    import weakref
+
+    from minireason import sampler
+
+    model, _ = ours_and_hf("llama", tmp_path)
+    kept = []
+    real_cache, real_rows = sampler.KVCache.empty, sampler.Rows.empty
+
+    def cache(*args):
+        made = real_cache(*args)
+        kept.append(weakref.ref(made.k))
+        return made
+
+    def rows(*args):
+        made = real_rows(*args)
+        kept.append(weakref.ref(made.tokens))
+        return made
+
+    monkeypatch.setattr(sampler.KVCache, "empty", staticmethod(cache))
+    monkeypatch.setattr(sampler.Rows, "empty", staticmethod(rows))
+    gc.disable()
+    try:
+        samples = generate(model, IntTokenizer(), [" ".join(map(str, p)) for p in DIFFERENT],
+                           SamplingParams(n=3, max_new_tokens=12, temperature=1.0))
+        assert len(samples) == 3 * len(DIFFERENT) and len(kept) >= 3  # the cache, a prefill cache, the rows
+        assert [ref() for ref in kept] == [None] * len(kept)
+    finally:
+        gc.enable()
