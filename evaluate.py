@@ -22,6 +22,7 @@ from minireason.report import analyze, console_table, write_report
 from minireason.sampler import SamplingParams
 from minireason.tasks import is_real_data, load_questions
 from minireason.tokenizer import TEMPLATES
+from minireason.toy import faithful
 from minireason.verifier import GRADERS, get_grader
 
 
@@ -87,7 +88,7 @@ def main(argv=None) -> None:
     else:
         grader = get_grader(cfg.grader, real_data=is_real_data(cfg.data))
         records = sample_all(cfg, given, models, grader)
-    metrics = analyze(records, grader=grader)
+    metrics = analyze(records, grader=grader, faithful=faithful)  # faithful pass@k where every question is a toy one
     files = write_report(metrics, cfg.out, figures=cfg.figures)
     print(console_table(metrics))
     print(f"\nwrote {', '.join(str(f) for f in files)} ({time.time() - t0:.0f}s in all)")

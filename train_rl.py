@@ -101,6 +101,7 @@ def main(argv=None) -> None:
         try:
             row = {
                 "step": step + 1,
+                "questions": [q.id for q in questions],
                 **update(model, optimizer, oc, ro, grpo, step, tok.pad_id, ref_model, run.autocast),
             }
         except NonFiniteError as e:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from study_report import PAPER, mean_sd  # noqa: E402
+from study_report import PAPER, mean_sd, points, seeds  # noqa: E402
 
 from minireason.collect import QuestionRecord, read_samples_file  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
@@ -116,14 +116,6 @@ def load_world(lab: Path, world: str, folder: str = "eval") -> dict | None:
 
 def question_records(lab: Path, world: str, name: str, folder: str = "eval") -> list[QuestionRecord]:
     return read_samples_file(lab / world / folder / f"samples-{name}.jsonl")[1]
-
-
-def names(metrics: dict, prefix: str) -> list[str]:
-    return [n for n in metrics["models"] if n.startswith(prefix)]
-
-
-def pts(x: float) -> str:
-    return f"{100 * x:.1f}"
 
 
 def gains(metrics: dict, models: list[str], key) -> list[float]:
@@ -233,18 +225,18 @@ def reach_lines(lab: Path, world: str, m: dict) -> list[str]:
     long_sum = LabTutor.from_model(str(lab / world / "toy-base")).long_sum
     if long_sum >= 1:
         return []
-    labels = {"base": ["base"], "RL (mean of seeds)": names(m, "rl-seed"), "Base←Base": ["base-from-base"],
+    labels = {"base": ["base"], "RL (mean of seeds)": seeds(m), "Base←Base": ["base-from-base"],
               "Base←RL": ["base-from-rl"], "reasoning-only": ["reasoning-only"], "all-questions": ["all-questions"]}
     cells = {}
     for label, models in labels.items():
         shares = [long_sums_right(question_records(lab, world, n)) for n in models if n in m["models"]]
         shares = [(share, count) for share, count in shares if count]
         if shares:
-            cells[label] = f"{pts(np.mean([s for s, _ in shares]))}% of {sum(c for _, c in shares)}"
+            cells[label] = f"{points(np.mean([s for s, _ in shares]))}% of {sum(c for _, c in shares)}"
     if not cells:
         return []
     return ["", f"World {world}, five-digit final sums stated right, over every sampled trace that ends in one "
-            f"(the tutor: {pts(long_sum)}%; only the hardest level has them):", "",
+            f"(the tutor: {points(long_sum)}%; only the hardest level has them):", "",
             "| " + " | ".join(cells) + " |", "|" + "---|" * len(cells), "| " + " | ".join(cells.values()) + " |"]
 
 
@@ -260,6 +252,18 @@ def capability(m: dict) -> float:
     return m["pass@k"][-1]
 
 
+def faithful_capability(m: dict) -> float:
+    """pass@k counting only samples whose every step is right (report.faithful_metrics)."""
+    return m["faithful_pass@k"][-1]
+
+
+def faithful_cells(m: dict, runs: list[str]) -> str:
+    """The E1 table's faithful columns: base faithful pass@k and RL's gain, or dashes for metrics without them."""
+    if "faithful_pass@k" not in m["models"]["base"]:
+        return "- | -"
+    return f"{points(faithful_capability(m['models']['base']))} | {mean_sd(gains(m, runs, faithful_capability))}"
+
+
 def spread_section(lab: Path, m: dict) -> list[str]:
     """The default world's base: how its test questions spread over the bins, and whether hard-gap questions
     stay unsolved (the world's design promises X = 0 there: no guess or reflection supplies a missing fact).
@@ -268,32 +272,36 @@ def spread_section(lab: Path, m: dict) -> list[str]:
     for folder, metrics in (("eval", m), ("eval-paper-k", load_world(lab, "on", "eval-paper-k"))):
         if metrics is None:
             continue
-        groups = knowledge_of(lab, "on", folder)
-        counts = metrics["models"]["base"]["counts"]
-        gap_solved = sum(c > 0 for c, g in zip(counts, groups) if g == "hard-gap")
+        groups, base = knowledge_of(lab, "on", folder), metrics["models"]["base"]
+        gap = [i for i, g in enumerate(groups) if g == "hard-gap"]
+        residue = sum(base["counts"][i] for i in gap) / max(1, len(gap) * metrics["k"])
+        faithful = (f"{sum(base['faithful_counts'][i] > 0 for i in gap)}" if "faithful_counts" in base else "-")
         shares = [f"{n} ({100 * n / metrics['questions']:.0f}%)" for n in metrics["bin_sizes"]]
         lines += ["", f"k = {metrics['k']}:", "",
-                  "| | " + " | ".join(metrics["bins"]) + " | hard-gap questions with X > 0 |",
-                  "|---|" + "---|" * (len(shares) + 1),
-                  "| world on, base | " + " | ".join(shares) + f" | {gap_solved} of {groups.count('hard-gap')} |"]
+                  "| | " + " | ".join(metrics["bins"]) + " | hard-gap questions with X > 0 (outcome) | of them "
+                  "solved by a faithful trace | outcome residue (right samples / samples) |",
+                  "|---|" + "---|" * (len(shares) + 3),
+                  "| world on, base | " + " | ".join(shares) + f" | {sum(base['counts'][i] > 0 for i in gap)} of "
+                  f"{len(gap)} | {faithful} | {residue:.1e} |"]
     return lines[1:]
 
 
 def e1_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
     k = next(m["k"] for m in worlds.values())
-    lines = [f"| world | base accuracy | RL − base accuracy | base pass@{k} | RL − base pass@{k} | verdict |",
-             "|---|---|---|---|---|---|",
+    lines = [f"| world | base accuracy | RL − base accuracy | base pass@{k} | RL − base pass@{k} | base faithful "
+             f"pass@{k} | RL − base faithful pass@{k} | verdict |", "|---|---|---|---|---|---|---|---|",
              f"| paper (Table 3, 1.5B, test, k = 256) | | {PAPER['E1'][1]['test'][0]:+.1f} | | "
-             f"{PAPER['E1'][1]['test'][2]:+.1f} | |"]
+             f"{PAPER['E1'][1]['test'][2]:+.1f} | | | |"]
     verdicts, by_group = {}, []
     for world, m in worlds.items():
-        seeds = names(m, "rl-seed")
-        acc, cap = gains(m, seeds, accuracy), gains(m, seeds, capability)
+        rl = seeds(m)
+        acc, cap = gains(m, rl, accuracy), gains(m, rl, capability)
         verdicts[world] = e1_verdict(np.mean(acc), np.mean(cap))
-        lines.append(f"| {world} | {pts(accuracy(m['models']['base']))} | {mean_sd(acc)} | "
-                     f"{pts(capability(m['models']['base']))} | {mean_sd(cap)} | **{verdicts[world]}** |")
-        by_group += ["", f"World {world}, by what a question needs (RL: mean over {len(seeds)} seeds):", ""]
-        by_group += group_rows(m, knowledge_of(lab, world), {"base": ["base"], "RL": seeds})
+        lines.append(f"| {world} | {points(accuracy(m['models']['base']))} | {mean_sd(acc)} | "
+                     f"{points(capability(m['models']['base']))} | {mean_sd(cap)} | {faithful_cells(m, rl)} | "
+                     f"**{verdicts[world]}** |")
+        by_group += ["", f"World {world}, by what a question needs (RL: mean over {len(rl)} seeds):", ""]
+        by_group += group_rows(m, knowledge_of(lab, world), {"base": ["base"], "RL": rl})
         by_group += reach_lines(lab, world, m)
     return lines + by_group, verdicts
 
@@ -306,10 +314,10 @@ def e2_section(worlds: dict) -> tuple[list[str], dict]:
         lines.append("| paper (Fig. 1, 1.5B) | " + " | ".join(f"{v:+.1f}" for v in PAPER["E2"][1]) + " | | |")
     verdicts = {}
     for world, m in worlds.items():
-        seeds = names(m, "rl-seed")
-        per_bin = mean_bins(m, seeds, change)
+        rl = seeds(m)
+        per_bin = mean_bins(m, rl, change)
         base = m["models"]["base"]["counts"]
-        lost = [sum(b > 0 and r == 0 for b, r in zip(base, m["models"][n]["counts"])) for n in seeds]
+        lost = [sum(b > 0 and r == 0 for b, r in zip(base, m["models"][n]["counts"])) for n in rl]
         verdicts[world] = e2_verdict(per_bin)
         lines.append(f"| {world} (questions: {'/'.join(map(str, m['bin_sizes']))}) | "
                      + " | ".join("-" if v is None else f"{100 * v:+.1f}" for v in per_bin)
@@ -319,13 +327,13 @@ def e2_section(worlds: dict) -> tuple[list[str], dict]:
 
 def e3_section(worlds: dict) -> tuple[list[str], dict]:
     m = worlds["on"]
-    seeds = names(m, "rl-seed")
-    base, rl = m["models"]["base"]["per_bin_entropy"], mean_bins(m, seeds, lambda x: x["per_bin_entropy"])
+    runs = seeds(m)
+    base, rl = m["models"]["base"]["per_bin_entropy"], mean_bins(m, runs, lambda x: x["per_bin_entropy"])
     verdict = e3_verdict(base, rl)
     fmt = lambda vals: " | ".join("-" if v is None else f"{v:.2f}" for v in vals)  # noqa: E731
     return ["Answer entropy (nats) per base bin, world on:", "",
             "| model | " + " | ".join(m["bins"]) + " | verdict |", "|---|" + "---|" * (len(m["bins"]) + 1),
-            f"| base | {fmt(base)} | |", f"| RL (mean of {len(seeds)}) | {fmt(rl)} | **{verdict}** |"], {"on": verdict}
+            f"| base | {fmt(base)} | |", f"| RL (mean of {len(runs)}) | {fmt(rl)} | **{verdict}** |"], {"on": verdict}
 
 
 def unfaithful_share(records: list[QuestionRecord]) -> float:
@@ -364,9 +372,9 @@ def e5_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
              "| paper (Fig. 3, 14, 1.5B) | 707 / 643 characters | 0.86-0.99 / 0.59-0.67 | | |"]
     verdicts = {}
     for world, m in worlds.items():
-        seeds, base = names(m, "rl-seed"), m["models"]["base"]
-        tokens = np.mean([m["models"][n]["length"]["tokens"]["all"] for n in seeds])
-        reflect = np.mean([m["models"][n]["reflection"]["all"] for n in seeds])
+        rl, base = seeds(m), m["models"]["base"]
+        tokens = np.mean([m["models"][n]["length"]["tokens"]["all"] for n in rl])
+        reflect = np.mean([m["models"][n]["reflection"]["all"] for n in rl])
         verdicts[world] = e5_verdict(tokens / base["length"]["tokens"]["all"], reflect - base["reflection"]["all"])
         lines.append(f"| {world} | {base['length']['tokens']['all']:.1f} / {tokens:.1f} | "
                      f"{base['reflection']['all']:.3f} / {reflect:.3f} | "
@@ -381,13 +389,14 @@ def process_section(lab: Path, m: dict) -> list[str]:
     gap = [g == "hard-gap" for g in groups]
     lines = [f"| model | accuracy | pass@{k} | hard-gap pass@{k} | hard-gap questions solved | of which by an "
              "unfaithful trace |", "|---|---|---|---|---|---|"]
-    for label, models in (("base", ["base"]), ("RL, outcome reward", names(m, "rl-seed")),
-                          ("RL, process reward", names(m, "process-seed"))):
+    for label, models in (("base", ["base"]), ("RL, outcome reward", seeds(m)),
+                          ("RL, process reward", seeds(m, "process-seed"))):
         for n in models:
             solved, unfaithful = unfaithful_solved(question_records(lab, "on", n), gap)
             cap_gap = [c > 0 for c, g in zip(m["models"][n]["counts"], gap) if g]
-            lines.append(f"| {label}: {n} | {pts(accuracy(m['models'][n]))} | {pts(capability(m['models'][n]))} | "
-                         f"{pts(np.mean(cap_gap)) if cap_gap else '-'} | {solved} of {sum(gap)} | {unfaithful} |")
+            lines.append(f"| {label}: {n} | {points(accuracy(m['models'][n]))} | "
+                         f"{points(capability(m['models'][n]))} | {points(np.mean(cap_gap)) if cap_gap else '-'} | "
+                         f"{solved} of {sum(gap)} | {unfaithful} |")
     return lines + hard_gap_lines(lab)
 
 
@@ -401,12 +410,13 @@ def hard_gap_lines(lab: Path) -> list[str]:
     lines = ["", f"The {n} hard-gap questions alone, k = {k}:", "",
              f"| model | hard-gap pass@{k} | hard-gap questions solved | of which by an unfaithful trace |",
              "|---|---|---|---|"]
-    for label, models in (("base", ["base"]), ("RL, outcome reward", names(m, "rl-seed")),
-                          ("RL, process reward", names(m, "process-seed"))):
+    for label, models in (("base", ["base"]), ("RL, outcome reward", seeds(m)),
+                          ("RL, process reward", seeds(m, "process-seed"))):
         for name in models:
             records = question_records(lab, "on", name, "eval-paper-k-hard-gap")
             solved, unfaithful = unfaithful_solved(records, [True] * n)
-            lines.append(f"| {label}: {name} | {pts(capability(m['models'][name]))} | {solved} of {n} | {unfaithful} |")
+            lines.append(f"| {label}: {name} | {points(capability(m['models'][name]))} | {solved} of {n} | "
+                         f"{unfaithful} |")
     return lines
 
 
@@ -435,7 +445,6 @@ def draw_worlds(fig_dir: Path, name: str, worlds: dict, draw) -> str:
 
 
 def claim_figures(fig_dir: Path, worlds: dict) -> dict[str, str]:
-    seeds = lambda m: names(m, "rl-seed")  # noqa: E731
     out = {
         "E1": draw_worlds(fig_dir, "e1_pass_at_k.png", worlds, lambda ax, w, m: plot_pass_at_k(
             ax, m, ["base", *seeds(m)], f"E1, world {w}: pass@k")),
@@ -477,7 +486,7 @@ def claim_sections(lab: Path, worlds: dict) -> tuple[dict[str, list[str]], dict[
     sections["E5"], verdicts["E5"] = e5_section(lab, worlds)
     if any("base-from-rl" in m["models"] for m in worlds.values()):
         sections["E4"], verdicts["E4"] = e4_section(lab, worlds)
-    if names(worlds["on"], "process-seed"):
+    if seeds(worlds["on"], "process-seed"):
         sections["process"] = process_section(lab, worlds["on"])
     if "all-questions" in worlds["on"]["models"]:
         sections["E6"], verdicts["E6"] = e6_section(lab, worlds["on"])
@@ -540,7 +549,7 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
     # a world counts once its report covers the base and RL (stage 3); an evaluate.py run on a subset may overwrite it
     # (with --jobs, each model's own call does, until the stage's last call reports all)
     worlds = {w: m for w in ("on", "off")
-              if (m := load_world(lab, w)) is not None and "base" in m["models"] and names(m, "rl-seed")}
+              if (m := load_world(lab, w)) is not None and "base" in m["models"] and seeds(m)}
     lines = header(lab, settings)
     if set(worlds) == {"on", "off"}:
         fig_dir = page.parent / "figures" / "lab"

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from minireason.report import (bin_table, change, draw_transitions, figure, length_table, pass_table,  # noqa: E402
                                plot_pass_at_k, plot_per_bin, transition_table)
 from minireason.tasks import toy_split  # noqa: E402
-from minireason.lab_world import LabTutor, knowledge_group  # noqa: E402
+from minireason.lab_world import KNOWLEDGE_GROUPS, LabTutor, knowledge_group  # noqa: E402
 
 # The paper's numbers (Kim et al. 2025, arXiv 2505.14216; Qwen2.5-1.5B-Math on MATH), with where each is printed.
 PAPER = {
@@ -40,11 +40,11 @@ PAPER = {
     "E5": ("Fig. 3 and 14, 1.5B: mean characters base / RL, and reflection words per response",
            "all 707 / 643, correct 539 / 528, incorrect 974 / 899; reflection words 0.86-0.99 / 0.59-0.67"),
 }
-KNOWLEDGE = ("hard-gap", "partial-fact", "other")
 
 
-def seeds(metrics: dict) -> list[str]:
-    return [n for n in metrics["models"] if n.startswith("rl-seed")]
+def seeds(metrics: dict, prefix: str = "rl-seed") -> list[str]:
+    """The models of one family of runs over seeds (rl-seed0, rl-seed1, ...; or process-seedN)."""
+    return [n for n in metrics["models"] if n.startswith(prefix)]
 
 
 def mean_sd(values) -> str:
@@ -63,7 +63,7 @@ def signed_points(x) -> str:
 def knowledge_groups(split: str, n: int, tutor: LabTutor) -> dict[str, np.ndarray]:
     """Boolean masks over the first n questions of a toy split, one per knowledge group."""
     groups = np.array([knowledge_group(p, tutor) for p in toy_split(split)[:n]])
-    return {g: groups == g for g in KNOWLEDGE}
+    return {g: groups == g for g in KNOWLEDGE_GROUPS if (groups == g).any()}
 
 
 # ----------------------------------------------------------------------------------------------

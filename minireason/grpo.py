@@ -239,7 +239,8 @@ def rollout_stats(ro: Rollout, cfg: GRPOConfig) -> dict:
     n_tokens = sum(len(s.token_ids) for s in ro.samples)
     return {"reward_mean": ro.rewards.mean().item(), "frac_correct": (ro.rewards > 0).float().mean().item(),
             "frac_zero_variance_groups": (groups.std(dim=1) == 0).float().mean().item(),
-            "response_tokens_mean": n_tokens / len(ro.samples)}
+            "response_tokens_mean": n_tokens / len(ro.samples),
+            "right_per_group": (groups > 0).sum(dim=1).tolist()}  # per question, in batch order
 
 
 def epoch_stats(epochs: list[dict], cfg: GRPOConfig) -> dict:

@@ -170,6 +170,25 @@ def knowledge_filter(examples: list[Example], pool: list[Problem], student: str 
     return kept
 
 
+def exposure(log_rows: list[dict], problems: list[Problem], tutor: LabTutor, group_size: int) -> dict[str, dict]:
+    """RL's exposure to each piece of rare knowledge over a run (the rows of train_rl.py's log.jsonl): for each
+    gap and partial fact of the tutor, and its five-digit sums when `long_sum` < 1, the rollouts whose question
+    needs it (G per question drawn), the groups (questions drawn), and the share of those groups in which at
+    least one sample was right. The paper's §4.2: an all-wrong group has zero advantage, so RL never reinforces
+    the knowledge of a question whose groups are all wrong."""
+    by_id = {p.id: p for p in problems}
+    items = [*tutor.gap_facts, *(f for f, _ in tutor.partial_facts)] + (["5-digit sum"] if tutor.long_sum < 1 else [])
+    counts = {item: [0, 0] for item in items}  # groups, groups with a right sample
+    for row in log_rows:
+        for qid, right in zip(row["questions"], row["right_per_group"]):
+            needs = set(by_id[qid].facts) | ({"5-digit sum"} if needs_long_sum(by_id[qid]) else set())
+            for item in needs & set(items):
+                counts[item][0] += 1
+                counts[item][1] += right > 0
+    return {item: {"rollouts": n * group_size, "groups": n, "share_with_right": right / n if n else None}
+            for item, (n, right) in counts.items()}
+
+
 def tutor_report(tutor: LabTutor, problems: list[Problem], k: int = 64, seed: int = 0) -> dict:
     """The tutor's own X/k histogram over the toy bins, pass@1 and pass@k (toy.tutor_check), and its rates by
     the knowledge a question needs and by level."""

@@ -41,11 +41,12 @@ def _mean(xs) -> float | None:
     return float(np.mean(xs)) if xs else None
 
 
-def analyze(
-    records: dict[str, list[QuestionRecord]], reference: str | None = None, grader: Grader | None = None
-) -> dict:
+def analyze(records: dict[str, list[QuestionRecord]], reference: str | None = None, grader: Grader | None = None,
+            faithful=None) -> dict:
     """Every number of the report. All models must cover the same questions with the same k. maj@k and
-    answer entropy group answers by the grader's equality (the exact grader by default)."""
+    answer entropy group answers by the grader's equality (the exact grader by default). faithful(text,
+    question) -> bool | None (toy.faithful): where it judges every question, faithful pass@k is reported too,
+    counting only the samples whose every step is right."""
     grader = grader or ExactGrader()
     names = list(records)
     reference = reference or names[0]
@@ -70,6 +71,8 @@ def analyze(
     }
     for name in names:
         out["models"][name] = model_metrics(records[name], ref_counts, edges, grader)
+        if faithful is not None:
+            out["models"][name].update(faithful_metrics(records[name], faithful))
         if name != reference:
             ref_acc = out["models"][reference]["per_bin_accuracy"]
             m = out["models"][name]
@@ -117,6 +120,19 @@ def model_metrics(recs: list[QuestionRecord], ref_counts: list[int], edges, grad
     return m
 
 
+def faithful_metrics(recs: list[QuestionRecord], faithful) -> dict:
+    """Faithful pass@k: pass@k where a sample counts only when every step of its trace is right (an outcome-right
+    box over wrong steps does not); empty when `faithful` cannot judge some question (not a toy one)."""
+    judged = [[faithful(s["text"], r.question) for s in r.samples] for r in recs]
+    if any(j is None for js in judged for j in js):
+        return {}
+    k = len(recs[0].samples)
+    counts = [sum(js) for js in judged]
+    curve = pass_at_k_curve(counts, k)
+    return {"faithful_counts": counts, "faithful_pass@k": curve.tolist(), f"faithful_pass@{k}": float(curve[-1]),
+            "faithful_unsolved": int(sum(c == 0 for c in counts))}
+
+
 # ----------------------------------------------------------------------------------------------
 # Output
 
@@ -129,6 +145,10 @@ def console_table(metrics: dict) -> str:
     for name, m in metrics["models"].items():
         rows.append(f"{name:16s} {m['accuracy']:6.3f} {m[f'maj@{k}']:8.3f} "
                     + " ".join(f"{m['pass@k'][x - 1]:9.3f}" for x in ks) + f" {m['unsolved']:5d}")
+        if "faithful_pass@k" in m:  # every step right
+            curve = m["faithful_pass@k"]
+            rows.append(f"{'  faithful':16s} {curve[0]:6.3f} {'':8s} " + " ".join(f"{curve[x - 1]:9.3f}" for x in ks)
+                        + f" {m['faithful_unsolved']:5d}")
     rows.append("")
     rows.append(f"per-bin accuracy (bins by {metrics['reference']}'s X out of {k}):")
     rows.append(f"{'':16s} " + " ".join(f"{b:>9s}" for b in metrics["bins"]))
@@ -152,6 +172,10 @@ def pass_table(metrics: dict, names: list[str], fmt=_fmt) -> list[str]:
         m = metrics["models"][name]
         cells = [fmt(m["accuracy"]), fmt(m[f"maj@{k}"]), *(fmt(m["pass@k"][x - 1]) for x in ks)]
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {m['unsolved']} |")
+        if "faithful_pass@k" in m:  # toy data: the same, counting only samples whose every step is right
+            curve = m["faithful_pass@k"]
+            cells = [fmt(curve[0]), "", *(fmt(curve[x - 1]) for x in ks)]
+            rows.append(f"| {name}, faithful | " + " | ".join(cells) + f" | {m['faithful_unsolved']} |")
     return rows
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, fields
@@ -204,6 +205,19 @@ def process_correct(text: str, problem: Problem) -> bool:
     format is fixed by the question, so that holds exactly when the response is the clean solution; an
     unfaithful answer (a right box over wrong steps) fails it."""
     return text.strip() == clean_solution(problem)
+
+
+_QUESTION = re.compile(r"^What is (\d+) ([+*]) (\d+)\?$")
+
+
+def faithful(text: str, question: str) -> bool | None:
+    """Whether a response to a toy question is right at every step (`process_correct`): what faithful pass@k
+    counts. None when the question is not a toy world's ("What is A + B?" or "What is A * B?")."""
+    m = _QUESTION.match(question.strip())
+    if m is None:
+        return None
+    a, op, b = int(m[1]), m[2], int(m[3])
+    return process_correct(text, Problem("", question, str(a + b if op == "+" else a * b), None, [], a, b, op))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -152,3 +152,21 @@ def test_long_sum_stated_right_reads_the_last_five_digit_addition_only():
     stated = [(long_sum_stated_right(t), is_correct(t, p.answer)) for p, t in traces if needs_long_sum(p)]
     assert all(s == right for s, right in stated) and 0 < sum(s for s, _ in stated) < len(stated) / 4
     assert all(long_sum_stated_right(t) is None for p, t in traces if not needs_long_sum(p))
+
+
+def test_exposure_counts_the_groups_that_need_each_rare_fact_and_those_with_a_right_sample():
+    from minireason.lab_world import exposure
+    from minireason.tasks import Problem, solution_facts
+
+    def problem(pid, a, b):
+        return Problem(pid, f"What is {a} * {b}?", str(a * b), None, solution_facts(a, b, "*"), a, b, "*")
+
+    # 87 * 6 needs 6*7 (partial) and 6*8; 9 * 6 needs 6*9 (a gap); 349 * 29 needs a five-digit sum, 2*9, 3*9, 4*9
+    problems = [problem("a", 87, 6), problem("b", 9, 6), problem("c", 349, 29)]
+    rows = [{"questions": ["a", "b"], "right_per_group": [3, 0]}, {"questions": ["a", "c"], "right_per_group": [0, 1]}]
+    tutor = LabTutor(gap_facts=("6*9",), partial_facts=(("6*7", 0.2), ("2*9", 0.3)), long_sum=0.05)
+    got = exposure(rows, problems, tutor, group_size=4)
+    assert got["6*7"] == {"rollouts": 8, "groups": 2, "share_with_right": 0.5}  # drawn twice, right once
+    assert got["6*9"] == {"rollouts": 4, "groups": 1, "share_with_right": 0.0}
+    assert got["2*9"] == got["5-digit sum"] == {"rollouts": 4, "groups": 1, "share_with_right": 1.0}
+    assert "5-digit sum" not in exposure(rows, problems, LabTutor(long_sum=1.0), group_size=4)

@@ -80,3 +80,23 @@ def test_study_report_tables_figures_and_the_tutor_of_the_base_folder(tmp_path):
     assert "+13.9" in tables and "+11.6" in tables and "+24.7" in tables  # the paper's numbers beside ours
     assert "../shared" not in (ROOT / "experiments" / "study_report.py").read_text()
     assert "../shared" not in (ROOT / "experiments" / "RESULTS.md").read_text()
+
+
+def test_faithful_pass_at_k_counts_only_samples_whose_every_step_is_right():
+    from minireason.toy import clean_solution, faithful
+
+    problems = toy_split("test")[:2]
+    right = [clean_solution(p) for p in problems]
+    # question 0: one clean trace and one right box over a wrong step; question 1: a right box over a wrong step only
+    unfaithful = [r.replace("=", "=1", 1).rsplit(" ", 1)[0] + f" \\boxed{{{p.answer}}}"
+                  for r, p in zip(right, problems)]
+    texts = [[right[0], unfaithful[0]], [unfaithful[1], unfaithful[1]]]
+    recs = [QuestionRecord(p.id, p.question, p.answer, p.level, p.facts,
+                           [{"text": t, "tokens": 5, "answer": p.answer, "correct": True, "finish": "eos"} for t in ts])
+            for p, ts in zip(problems, texts)]
+    m = analyze({"m": recs}, faithful=faithful)["models"]["m"]
+    assert m["pass@k"] == [1.0, 1.0] and m["faithful_counts"] == [1, 0] and m["faithful_unsolved"] == 1
+    assert m["faithful_pass@k"] == [0.25, 0.5]  # question 0: pass@1 1/2, pass@2 1; question 1: 0
+    assert faithful("x", "What is the capital of France?") is None
+    real = [QuestionRecord("q", "What is 2 + 2, in words?", "4", None, [], recs[0].samples)]
+    assert "faithful_pass@k" not in analyze({"m": real}, faithful=faithful)["models"]["m"]  # not a toy question
