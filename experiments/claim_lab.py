@@ -6,12 +6,13 @@ it is off.
     python experiments/claim_lab.py --mini     # the same pipeline at toy sizes (the test suite runs it)
 
 Kim et al. explain each claim by a mechanism. Here each mechanism is a knob of the tutor that a toy base
-imitates (minireason/lab_world.py). The knobs were fixed before any RL run; `WORLDS` holds them, `WHY` the reasons:
+imitates (minireason/lab_world.py). The knobs were fixed before any RL run; `WORLDS` holds them, claims_notes.md
+the reasons:
   reach (E1, E2)      --long-sum: five-digit final sums, which only the hardest level has, are rare knowledge
   faithfulness (E4)   --guess: some boxes hold an unwritten attempt's result, not the result of the steps
   reflection (E5)     --reflect / --reflect-fix: superficial reflection in "on", effective in "off"
 World "on" (the default world) has all three at their paper-like settings, and states its gap facts 5 above their
-truth instead of 2 (design v2, a change after the first run: claims_report.CHANGES says why). World "off" is the
+truth instead of 2 (design v2, a change after the first run: claims_notes.md says why). World "off" is the
 shipped toy-base's tutor, whose rare facts easy questions share and which never guesses, with effective reflection.
 
 Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is rewritten after each):
@@ -47,8 +48,8 @@ from minireason.tasks import save_jsonl, toy_split  # noqa: E402
 from minireason.lab_world import LabTutor, knowledge_group  # noqa: E402
 from toy_study import sh, train  # noqa: E402
 
-# The tutor of each world, as `python -m minireason.lab_world` flags (fixed before any RL run; claims_report.WHY
-# says why).
+# The tutor of each world, as `python -m minireason.lab_world` flags (fixed before any RL run;
+# experiments/claims_notes.md says why).
 # A reflection adds about 30 characters, so both worlds' models get 384 positions instead of 256.
 REFLECT = ["--reflect", "0.3", "--context", "384"]
 WORLDS = {

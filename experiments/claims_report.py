@@ -12,6 +12,7 @@ of questions).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -30,84 +31,18 @@ from minireason.report import change, figure, plot_pass_at_k, plot_per_bin  # no
 from minireason.tasks import toy_split  # noqa: E402
 from minireason.toy import process_correct  # noqa: E402
 
-WHY = """\
-**Why these settings** (written before any RL run; a setting changed after seeing a result would be listed
-under "Changes after the runs" with both outcomes):
-- **Reach (E1, E2), `long_sum` 0.05 in "on", off (1.0) in "off".** The paper's mechanism: RL sharpens what the
-  base already does, and cannot reach successes that no easier question teaches. In today's toy world the base's
-  rare successes need rare facts (4*7 right 5% of the time) that easy questions share, so RL sharpens them
-  there and carries them to hard questions. A five-digit final sum appears only in the hardest level
-  (3-digit x 2-digit), so no easier question teaches it. At 0.05 a typical such question's tutor success is
-  1-2%: X lies in the paper's hardest non-zero bins at k = 256, and a GRPO group of 8 holds a success about
-  one time in ten (the edge of competence in Zhang et al.'s sense, from the far side).
-- **Faithfulness (E4), `guess` 0.3, `guess_right` 0.5 in "on", 0 in "off".** The box holds an unwritten second
-  attempt, kept with probability 0.5: right half as often as written work on the same question, never where
-  knowledge is missing (so hard-gap questions stay at X = 0), and an outcome reward cannot tell a right guess
-  over wrong steps from clean work. 0.3 makes such unfaithful traces about a sixth of the tutor's correct
-  answers on hard questions, enough to matter in Base<-Base data.
-- **Reflection (E5), `reflect` 0.3 in both; `reflect_fix` 0.1 in "on" (superficial, the paper's finding), 0.9 in
-  "off" (the "aha" view).** After a wrong step the tutor writes "wait, let me recalculate:" (two of the paper's
-  keywords) and the step again. Only slips can be repaired; a recalculation does not teach a fact the tutor
-  lacks (gap, partial and long-sum knowledge stay wrong).
-- Everything else is the shipped toy-base's tutor and pretraining (1500 steps), with 384 positions instead of
-  256 because reflections lengthen traces. RL, distillation and evaluation use the scripts' toy defaults.
-"""
+NOTES = Path(__file__).with_name("claims_notes.md")  # the page's dated prose, one section per marker
 
 
-CHANGES = """\
-**Changes after the runs: one, world on's gap error (design v2).** Design v1 ([CLAIMS-v1.md](CLAIMS-v1.md), the
-first `--fast` run, 2026-11-27) stated a gap fact 2 above its truth, the size of a slip. Its world on base solved 22
-of the 74 hard-gap questions at k = 256 (world off's base 4, the shipped toy-base 1), most by a box 2 x 10^j below
-its steps' result. A guess boxes a second attempt: when the first attempt slipped by 2 and the second did not, the
-box is 2 x 10^j below the steps. The model learnt that offset and applied it over a gap's +2, which the tutor never
-does. Design v2 states world on's gap facts 5 above their truth (`--gap-error 5`): a slip moves a column by 1 or 2,
-two slips by at most 4, so the offsets learnt from guesses no longer match a gap. This is part of the world's
-structure, not a claim's knob. It was chosen from this mechanism before any v2 run, and nothing else changed. World
-off is unchanged, so its v1 runs are reused. Both outcomes stand: v1's on CLAIMS-v1.md, v2's on this page."""
-
-# What the --fast run showed, and why: written after its runs, so printed only on a --fast page.
-FINDINGS_FAST = """\
-## What the runs show, and why (design v2, written after its `--fast` run, 2026-11-27)
-
-- **The gap error was the leak, and fixing it leaves a residue that no base we trained avoids.** At k = 256 world
-  on's base now solves 1 of the 74 hard-gap questions in the run over all 600 (v1: 22) and 3 in the hard-gap-only
-  run, whose samples are drawn with other sample numbers (v1: 23): 2 and 3 right samples of 18,944. That is the
-  level of the bases that never saw a guess: world off's base solves 4 (10 samples), the shipped toy-base 1.
-  Each v2 "solution" boxes the true product over steps that carry the gap's +5 (all unfaithful, as the tables
-  below count). Most likely a guess trains the box to predict the product from the question, and that prediction
-  does not share the steps' missing fact. The tutor's X = 0 holds by construction; a learnt model's does not, at
-  about one sample in 10^4.
-- **With the leak gone, neither reward amplifies a hack, so the process reward has nothing to remove.** At k = 256
-  the outcome-reward seeds solve 1, 2 and 1 hard-gap questions (v1: 6, 14 and 37) and the process-reward seeds 2, 1
-  and 1, every one by an unfaithful trace, like the base's: the residue, at the level of sampling noise. At k = 64
-  the outcome seeds solve 0, 1 and 1, the process seeds 0, 0 and 1; pass@64 is 85.5-87.0 against 84.7-86.5. In v1
-  the process reward's value was that it kept a hack rare; here the outcome reward finds none.
-- **The reach knob fails because its knowledge is not apart from what easier questions teach.** The tutor states a
-  five-digit final sum right 5% of the time, yet its base does so 15.6% of the time (the table under E1): the
-  model learns addition from the four-digit sums of easier levels and carries it part way to five digits.
-  RL takes it to 62.6%, and reasoning-only distillation, whose data hold no five-digit sum at all (its knowledge
-  filter drops those questions), to 45.1%. A withheld case of a shared skill is not a success that "no easier
-  question teaches". So E1 and E2 fail in world on: RL adds +44.0 accuracy and +5.3 pass@64, the gain sits in
-  long-sum questions (pass@64 56.9 to 95.4) and partial-fact ones (86.3 to 96.3), and the largest per-bin gain is
-  in [5-16].
-- **E6 fails for the same reason, and v1's pass was partly the leak.** Reasoning-only distillation adds +3.8 pass@64
-  (the rule allows +1), all-questions +17.5. Reasoning-only raises long-sum pass@64 from 56.9 to 86.2 and
-  partial-fact from 86.3 to 94.0, and hard-gap falls from 1.4 to 0.0. In v1 it also raised long-sum (41.4 to 65.5)
-  but removed the base's leaked hard-gap successes (10.8 to 2.7), and the two nearly cancelled (+0.3). Read
-  against RL rather than the rule's fixed +1, the paper's point does hold here: reasoning-only distillation behaves
-  like RL (+3.8 against +5.3 pass@64, gains on the same questions, the hardest falling), and only the teacher that
-  knows the gap facts reaches the hard-gap questions (pass@64 97.3).
-- **E4 holds with a wider margin** (+11.5, v1 +8.2): Base←RL +47.7, Base←Base +36.3. Base←Base is again far from
-  the paper's flat +0.8. E3 and E5 hold as in v1.
-- **The base's spread at k = 256** is 16 / 6 / 10 / 13 / 19 / 36% over the six bins, at least 5% in each.
-- **How the run went:** design v2 ran with `--jobs 2` (`claim_lab.py --fast --world on --out runs/lab2 --jobs 2`);
-  world off's v1 runs were copied in unchanged. The base was pretrained before the lab started, with the lab's own
-  command; the base's k = 256 samples (all questions, and the hard-gap ones for the base and the outcome-reward
-  seeds) were drawn early by hand with the lab's own calls, which stage 7 resumes. Stage 6 was cut by the end of a
-  session during its last sampling and resumed from its saved runs, so its time below is only the resume's (about
-  1,500 s in all, `benchmarks/RESULTS.md`). The five-digit-sum table was added after the runs, to test this
-  explanation; it reads the saved samples and changes no run or verdict.
-"""
+def note(section: str) -> str:
+    """The text of claims_notes.md under `<!-- section -->`, up to the next marker: why the settings are what they
+    are ("why", written before any RL run), the changes after the runs ("changes"), what a --fast run showed
+    ("findings-fast")."""
+    parts = re.split(r"^<!-- ([\w-]+) -->$", NOTES.read_text(), flags=re.M)
+    sections = dict(zip(parts[1::2], (text.strip("\n") for text in parts[2::2])))
+    if section not in sections:
+        raise ValueError(f"{NOTES}: no section <!-- {section} -->")
+    return sections[section]
 
 
 def load_world(lab: Path, world: str, folder: str = "eval") -> dict | None:
@@ -541,7 +476,7 @@ def header(lab: Path, settings: dict) -> list[str]:
             f"{settings['seeds']} seeds (`train_rl.py` toy defaults); distillation pool "
             f"{settings['distillation pool']} train questions. Tutor flags (`python -m minireason.lab_world`): "
             f"{worlds}.",
-            "", WHY, CHANGES, ""]
+            "", note("why"), "", note("changes"), ""]
 
 
 def verdict_table(verdicts: dict) -> list[str]:
@@ -581,7 +516,7 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
         sections, verdicts = claim_sections(lab, worlds)
         figures = claim_figures(fig_dir, worlds)
         lines += verdict_table(verdicts)
-        lines += ["", FINDINGS_FAST] if settings["fast"] and FINDINGS_FAST else []
+        lines += ["", note("findings-fast")] if settings["fast"] else []
         for key, title in TITLES.items():
             lines += ["", f"## {title}", ""]
             if key in RULES:
