@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import tiny_hf_model
 from minireason.model import load_pretrained
@@ -309,3 +310,54 @@ def test_generate_frees_its_cache_and_rows_when_it_returns(tmp_path, monkeypatch
         assert [ref() for ref in kept] == [None] * len(kept)
     finally:
         gc.enable()
+
+
+class CaptureUnsafe(TorchDispatchMode):
+    """Records the ops a CUDA graph cannot capture: a host read (.item(), .tolist()), a shape that depends on data
+    (boolean indexing, nonzero), and random-number ops (a graph would replay one draw forever)."""
+
+    UNSAFE = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "multinomial", "uniform_", "normal_",
+              "bernoulli_", "random_", "rand", "randn", "randint", "exponential_"}
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        indices = [i for a in args if isinstance(a, (list, tuple)) for i in a if isinstance(i, torch.Tensor)]
+        if name in self.UNSAFE or (name in ("index", "index_put_") and any(i.dtype == torch.bool for i in indices)):
+            self.seen.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def decode_step_ops(monkeypatch, tmp_path, plant=None) -> list[str]:
+    """The capture-unsafe ops of the sampler's decode steps (what a CUDA graph replays), on the CPU."""
+    from minireason import sampler
+
+    model, _ = ours_and_hf("qwen2", tmp_path)
+    unsafe, real_step = CaptureUnsafe(), sampler._Decoder.run_step
+
+    def watched(self, s, attend_len):
+        with unsafe:
+            real_step(self, s, attend_len)
+            if plant:
+                plant(s)
+
+    monkeypatch.setattr(sampler._Decoder, "run_step", watched)
+    generate(model, IntTokenizer(), [" ".join(map(str, p)) for p in DIFFERENT],
+             SamplingParams(n=2, max_new_tokens=8, temperature=0.9, top_k=20, top_p=0.9))
+    return unsafe.seen
+
+
+def test_the_decode_step_has_no_op_a_cuda_graph_cannot_capture(monkeypatch, tmp_path):
+    assert decode_step_ops(monkeypatch, tmp_path) == []
+
+
+@pytest.mark.parametrize("plant,name", [
+    (lambda s: s.rows.done.any().item(), "_local_scalar_dense"),  # a host read
+    (lambda s: s.rows.tokens[s.rows.done], "index"),  # boolean indexing: a data-dependent shape
+    (lambda s: torch.multinomial(torch.ones(len(s.rows.tokens), 3), 1), "multinomial"),  # a random op
+])
+def test_the_capture_check_fails_on_a_planted_unsafe_op(monkeypatch, tmp_path, plant, name):
+    assert name in decode_step_ops(monkeypatch, tmp_path, plant)
