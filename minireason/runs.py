@@ -193,7 +193,8 @@ def resume_config(cls, resume: Path, given: dict):
     path = run_dir / "config.json"
     lock(run_dir / RUN_LOCK, f"run folder {run_dir}")
     try:
-        saved = {**json.loads(path.read_text()), "out": str(run_dir)}  # a copied or moved run writes where it is
+        written = json.loads(path.read_text())
+        saved = {**written, "out": str(run_dir)}  # a copied or moved run writes where it is now
         cfg = cls(**saved)
     except (OSError, json.JSONDecodeError, TypeError) as e:
         raise ValueError(f"{path}: cannot resume this run ({e})") from None
@@ -203,7 +204,7 @@ def resume_config(cls, resume: Path, given: dict):
         raise ValueError(f"{path}: a resumed run keeps its config, but " + "; ".join(conflicts)
                          + " (use another --out for a new run)")
     print(f"resuming {run_dir} from {ckpt.name if ckpt else 'the start'}")
-    if json.loads(path.read_text()).get("out") != str(run_dir):
+    if written.get("out") != saved["out"]:
         atomic_write(path, json.dumps(asdict(cfg), indent=1) + "\n")
     return replace(cfg, **{k: v for k, v in given.items() if k in RESUME_MAY_CHANGE}), ckpt
 
