@@ -103,8 +103,8 @@ def lock(lock_file: str | os.PathLike, what: str) -> bool:
         return False
     try:
         fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise named(e, lock_file) from None
+    except OSError as e:  # an unwritable folder: name what the user asked for, not the lock file
+        raise OSError(e.errno, e.strerror, what) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
