@@ -43,9 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from claims_report import write_claims  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
-from minireason.model import resolve_model_dir  # noqa: E402
+from minireason.lab_world import LabTutor, knowledge_group, lab_parser  # noqa: E402
+from minireason.model import TOY_MODELS_DIR, model_hints, resolve_model_dir  # noqa: E402
 from minireason.tasks import save_jsonl, toy_split  # noqa: E402
-from minireason.lab_world import LabTutor, knowledge_group  # noqa: E402
+from minireason.toy import tutor_from_args  # noqa: E402
 from toy_study import sh, train  # noqa: E402
 
 # The tutor of each world, as `python -m minireason.lab_world` flags (fixed before any RL run;
@@ -71,6 +72,7 @@ class Lab:
     mini: bool = False
     fast: bool = False
     jobs: int = 1  # runs at a time (--jobs); each gets an equal share of the CPU cores
+    pretrain: bool = False  # pretrain every base, even where the repository ships one (--pretrain)
     worlds: tuple[str, ...] = tuple(WORLDS)  # the worlds this process runs (--world: one, e.g. one per process)
     models: dict = field(default_factory=dict)  # world -> evaluated name -> folder
 
@@ -116,12 +118,27 @@ def parallel(lab: Lab, tasks: list) -> None:
             future.result()  # re-raises a failed run's error
 
 
+def shipped_base(world: str) -> Path | None:
+    """The base the repository ships for a world (minireason/toy_models/lab-WORLD), if any. It must have been
+    pretrained with the world's flags: its recorded tutor and context are checked against WORLDS."""
+    folder = TOY_MODELS_DIR / f"lab-{world}"
+    if not folder.is_dir():
+        return None
+    flags, context = lab_parser().parse_args(WORLDS[world]), model_hints(folder).get("pretrain", {}).get("context")
+    if (LabTutor.from_model(str(folder)), context) != (tutor_from_args(LabTutor, flags), flags.context):
+        raise SystemExit(f"{folder}: its tutor or context is not world {world}'s ({' '.join(WORLDS[world])}); "
+                         "run with --pretrain, or ship a base pretrained with these flags")
+    return folder
+
+
 def pretrain(lab: Lab) -> None:
-    """Each world's base, pretrained on its tutor (--mini: a copy of the shipped toy-base stands in)."""
+    """Each world's base: a copy of the one the repository ships, else pretrained on the world's tutor (--pretrain:
+    pretrained even where one is shipped; --mini: a copy of the shipped toy-base stands in)."""
     tasks = []
     for world in lab.worlds:
-        if lab.mini and not lab.base(world).is_dir():
-            shutil.copytree(resolve_model_dir("toy-base"), lab.base(world))
+        shipped = resolve_model_dir("toy-base") if lab.mini else None if lab.pretrain else shipped_base(world)
+        if shipped and not lab.base(world).is_dir():
+            shutil.copytree(shipped, lab.base(world))
         if not (lab.base(world) / "model.safetensors").is_file():
             tasks.append(lambda w=world: sh("-m", "minireason.lab_world", "--only", "base", "--out", str(lab.out / w),
                                             *WORLDS[w]))
@@ -226,6 +243,7 @@ def main() -> None:
     ap.add_argument("--world", choices=list(WORLDS), help="run one world only")
     ap.add_argument("--jobs", type=int, default=1,
                     help="independent runs (seeds, distillation arms, models to sample) at a time, sharing the cores")
+    ap.add_argument("--pretrain", action="store_true", help="pretrain each world's base even where one is shipped")
     ap.add_argument("--page", type=Path,
                     help="the results page (default: experiments/CLAIMS.md; with --mini: <out>/CLAIMS.md)")
     size = ap.add_mutually_exclusive_group()
@@ -235,7 +253,8 @@ def main() -> None:
     args = ap.parse_args()
     page = args.page or (args.out / "CLAIMS.md" if args.mini else ROOT / "experiments" / "CLAIMS.md")
     lab = Lab(args.out, k=4 if args.mini else 64 if args.fast else 256, seeds=args.seeds, page=page, mini=args.mini,
-              fast=args.fast, worlds=(args.world,) if args.world else tuple(WORLDS), jobs=args.jobs)
+              fast=args.fast, worlds=(args.world,) if args.world else tuple(WORLDS), jobs=args.jobs,
+              pretrain=args.pretrain)
     if lab.jobs < 1:
         raise SystemExit(f"--jobs {lab.jobs}: expected at least 1")
     settings_file = lab.out / "settings.json"

@@ -25,6 +25,7 @@ success by the knowledge each question needs, then pretrains a base on it (as `p
 
 from __future__ import annotations
 
+import argparse
 import random
 import re
 import time
@@ -206,7 +207,8 @@ def tutor_report(tutor: LabTutor, problems: list[Problem], k: int = 64, seed: in
 # Command line: the toy world's, with the lab's knobs
 
 
-def main(argv=None) -> None:
+def lab_parser() -> argparse.ArgumentParser:
+    """The toy world's flags (toy.build_parser) and the lab's mechanism knobs."""
     ap = build_parser("python -m minireason.lab_world")
     d = LabTutor()
     t = ap.add_argument_group("the claim lab's mechanism knobs (module docstring)")
@@ -218,7 +220,11 @@ def main(argv=None) -> None:
     t.add_argument("--reflect-fix", type=float, default=d.reflect_fix, help="how often a reflection repairs the step")
     t.add_argument("--long-sum", type=float, default=d.long_sum,
                    help="reach: how often a five-digit final sum (only in 3-digit x 2-digit questions) is right")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> None:
+    args = lab_parser().parse_args(argv)
     tutor = tutor_from_args(LabTutor, args)
     t0 = time.time()
     report = tutor_report(tutor, toy_split("test"), k=args.k)

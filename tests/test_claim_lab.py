@@ -102,3 +102,14 @@ def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(
     assert "train_rl.py --out" not in again.stdout and "train_distill.py --out" not in again.stdout
     other = subprocess.run([*cmd[:2], "--fast", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
     assert other.returncode != 0 and "other settings" in other.stderr
+
+
+def test_each_shipped_lab_base_was_pretrained_with_its_worlds_flags(monkeypatch):
+    """The lab copies a shipped base instead of pretraining one (unless --pretrain): it must be the world's."""
+    import claim_lab
+
+    shipped = {w: claim_lab.shipped_base(w) for w in claim_lab.WORLDS}  # each checked against WORLDS
+    assert shipped["on"] is not None
+    monkeypatch.setitem(claim_lab.WORLDS, "on", [f for f in claim_lab.WORLDS["on"] if f not in ("--gap-error", "5")])
+    with pytest.raises(SystemExit, match="its tutor or context is not world on's"):
+        claim_lab.shipped_base("on")
