@@ -109,7 +109,7 @@ def test_each_shipped_lab_base_was_pretrained_with_its_worlds_flags(monkeypatch)
     import claim_lab
 
     shipped = {w: claim_lab.shipped_base(w) for w in claim_lab.WORLDS}  # each checked against WORLDS
-    assert shipped["on"] is not None
+    assert shipped["on"] is not None and shipped["off"] is not None
     monkeypatch.setitem(claim_lab.WORLDS, "on", [f for f in claim_lab.WORLDS["on"] if f not in ("--gap-error", "5")])
     with pytest.raises(SystemExit, match="its tutor or context is not world on's"):
         claim_lab.shipped_base("on")
