@@ -54,7 +54,6 @@ class DistillConfig(TrainConfig):
     out: str = flag("runs/distill", "run folder")
     epochs: int = flag(3, "passes over the kept data (toy preset: 2)", low=1)
     batch_size: int = flag(64, "sequences per optimizer step", low=1)
-    checkpoint_every: int = flag(50, "steps between checkpoints", low=1)
 
 
 PRESETS = {"toy": dict(lr=3e-4, weight_decay=0.0, warmup=10, grad_clip=1.0, epochs=2),  # the toy world's settings

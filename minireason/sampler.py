@@ -55,7 +55,7 @@ class SamplingParams:
     temperature: float = 0.9  # 0 = greedy
     top_k: int = 50  # 0 = off
     top_p: float = 1.0  # 1.0 = off
-    max_new_tokens: int = 512
+    max_new_tokens: int = 1024  # the training and evaluation scripts' default too
     seed: int = 0
     max_batch_tokens: int = 1 << 17  # rows x (longest prompt + max_new_tokens): bounds the KV cache
     cuda_graph: bool = True  # capture the decode step on CUDA
