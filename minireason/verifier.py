@@ -96,7 +96,7 @@ def extract_answer(text: str) -> str | None:
     if box is None:
         return None
     boxes = [box[0]]
-    while len(boxes) < MAX_JOINED_BOXES:
+    for _ in range(MAX_JOINED_BOXES - 1):  # boxes looked at, repeats included: linear time
         window = max(0, box[1] - 200)  # separators are short: look back a bounded way (linear time)
         sep = next(m for m in _BOX_SEPARATORS.finditer(text, window, box[1]) if m.end() == box[1])
         box = _last_box(text[: sep.start()])
