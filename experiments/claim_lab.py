@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from claims_report import write_claims  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
-from minireason.lab_world import LabTutor, knowledge_group, lab_parser  # noqa: E402
+from minireason.lab_world import LabTutor, knowledge_group, lab_parser, local_rl_questions  # noqa: E402
 from minireason.model import TOY_MODELS_DIR, model_hints, resolve_model_dir  # noqa: E402
 from minireason.tasks import save_jsonl, toy_split  # noqa: E402
 from minireason.toy import tutor_from_args  # noqa: E402
@@ -58,6 +58,11 @@ WORLDS = {
            "--gap-error", "5"],
     "off": [*REFLECT, "--reflect-fix", "0.9"],
 }
+# Knowledge locality (E1, E2; design v3, its predictions in claims_notes.md, written before its runs): world off's
+# tutor and shipped base, but RL trains on questions of which only this share of those needing a rare fact stay, so
+# each rare fact is met by a handful of RL groups per run instead of ~190 (lab_world.local_rl_questions).
+LOCALITY = {"local": 0.02}
+WORLDS["local"] = WORLDS["off"]
 PAPER_K = 256  # the paper's samples per question; --fast evaluates at 64 and adds stage 7
 MINI_RL = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eval-every", "0"]
 MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
@@ -100,6 +105,7 @@ class Lab:
 
     def settings(self) -> dict:
         return {"k": self.k, "seeds": self.seeds, "mini": self.mini, "fast": self.fast, "worlds": WORLDS,
+                "locality": LOCALITY,
                 "distillation pool": 24 if self.mini else 1000 if self.fast else 2000}
 
 
@@ -121,7 +127,7 @@ def parallel(lab: Lab, tasks: list) -> None:
 def shipped_base(world: str) -> Path | None:
     """The base the repository ships for a world (minireason/toy_models/lab-WORLD), if any. It must have been
     pretrained with the world's flags: its recorded tutor and context are checked against WORLDS."""
-    folder = TOY_MODELS_DIR / f"lab-{world}"
+    folder = TOY_MODELS_DIR / f"lab-{'off' if world in LOCALITY else world}"
     if not folder.is_dir():
         return None
     flags, context = lab_parser().parse_args(WORLDS[world]), model_hints(folder).get("pretrain", {}).get("context")
@@ -147,13 +153,19 @@ def pretrain(lab: Lab) -> None:
 
 
 def rl(lab: Lab, world: str, reward: str) -> list:
-    """GRPO on the world's base with seeds 0..N-1, every other setting the toy default (train_rl.py): the tasks."""
-    tasks = []
+    """GRPO on the world's base with seeds 0..N-1, every other setting the toy default (train_rl.py): the tasks.
+    In a locality world RL trains on the train split without most questions that need rare knowledge."""
+    tasks, data = [], []
+    if world in LOCALITY:
+        data = ["--data", str(lab.out / world / "rl-train.jsonl")]
+        if not Path(data[1]).is_file():
+            tutor = LabTutor.from_model(str(lab.base(world)))
+            save_jsonl(local_rl_questions(toy_split("train"), tutor, LOCALITY[world]), data[1])
     for seed in range(lab.seeds):
         name = f"{'rl' if reward == 'outcome' else 'process'}-seed{seed}"
         tasks.append(lambda name=name, seed=seed: train(
             "train_rl.py", lab.out / world / name, "--model", str(lab.base(world)), "--seed", str(seed),
-            "--reward", reward, "--final-eval-samples", "0", *(MINI_RL if lab.mini else [])))
+            "--reward", reward, "--final-eval-samples", "0", *data, *(MINI_RL if lab.mini else [])))
         lab.models[world][name] = lab.out / world / name / "final"
     return tasks
 
@@ -193,8 +205,9 @@ def outcome_rl(lab: Lab) -> None:
 
 
 def self_distillation(lab: Lab) -> None:
-    """E4: the base distilled from its own right answers, and from RL seed 0's."""
-    parallel(lab, [task for world in lab.worlds for task in (
+    """E4: the base distilled from its own right answers, and from RL seed 0's (not in a locality world: its
+    question is E1 and E2)."""
+    parallel(lab, [task for world in lab.worlds if world not in LOCALITY for task in (
         distill(lab, world, "base-from-base", "--variant", "self"),
         distill(lab, world, "base-from-rl", "--variant", "rl", "--teacher", str(lab.models[world]["rl-seed0"])))])
     evaluate(lab)

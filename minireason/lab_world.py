@@ -171,6 +171,18 @@ def knowledge_filter(examples: list[Example], pool: list[Problem], student: str 
     return kept
 
 
+def local_rl_questions(problems: list[Problem], tutor: LabTutor, keep: float, seed: int = 0) -> list[Problem]:
+    """Knowledge locality (design v3): RL's training questions, of which only a share `keep` (drawn with a fixed
+    seed) of those that need rare knowledge (a partial fact; a five-digit sum when `long_sum` < 1) stay. The base
+    still learnt every fact at its rate in pretraining; only RL's exposure to each shrinks, to a handful of groups
+    per run, as a real model's RL data exercise most specific pieces of knowledge (the paper's §4.2). Questions
+    that need a gap fact stay: their groups are all wrong, so they reinforce nothing."""
+    rare = [p for p in problems if knowledge_group(p, tutor) in ("partial-fact", "long-sum")]
+    kept = {p.id for p in random.Random(seed).sample(rare, round(keep * len(rare)))}
+    rare_ids = {p.id for p in rare}
+    return [p for p in problems if p.id not in rare_ids or p.id in kept]
+
+
 def exposure(log_rows: list[dict], problems: list[Problem], tutor: LabTutor, group_size: int) -> dict[str, dict]:
     """RL's exposure to each piece of rare knowledge over a run (the rows of train_rl.py's log.jsonl): for each
     gap and partial fact of the tutor, and its five-digit sums when `long_sum` < 1, the rollouts whose question
