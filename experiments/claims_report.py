@@ -1,12 +1,12 @@
-"""CLAIMS.md for the claim lab: for each claim, the verdict in world "on" and world "off", beside the paper's numbers.
+"""CLAIMS.md for the claim lab: for each claim, the verdict in each world (on, local, off), beside the paper's numbers.
 
     python experiments/claims_report.py runs/lab experiments/CLAIMS.md   # claim_lab.py does this after each stage
 
 Reads <lab>/<world>/eval/metrics.json and the samples files beside it. Writes the page (default
-<lab>/CLAIMS.md) and, beside it, figures/lab/*.png (one figure per claim, the two worlds side by side). A claim
-whose runs are missing is shown as pending. Each verdict rule was fixed with the worlds, before any run; it is
-the docstring of its `*_verdict` function and is printed on the page. Changes are in points (percentage points
-of questions).
+<lab>/CLAIMS.md) and, beside it, figures/lab/*.png (one figure per claim, the worlds side by side). A world appears
+once its base and RL runs are evaluated; a claim whose runs are missing is shown as pending. Each verdict rule was
+fixed with the worlds, before any run; it is the docstring of its `*_verdict` function and is printed on the page.
+Changes are in points (percentage points of questions).
 """
 
 from __future__ import annotations
@@ -25,13 +25,15 @@ from minireason.collect import QuestionRecord, read_samples_file  # noqa: E402
 from minireason.curves import read_log  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
 from minireason.lab_world import (KNOWLEDGE_GROUPS, LabTutor, exposure, knowledge_group,  # noqa: E402
-                                  long_sum_stated_right)
+                                  long_sum_stated_right, products_stated)
 from minireason.metrics import reflection_count  # noqa: E402
 from minireason.report import change, figure, plot_pass_at_k, plot_per_bin  # noqa: E402
 from minireason.tasks import toy_split  # noqa: E402
 from minireason.toy import process_correct  # noqa: E402
 
 NOTES = Path(__file__).with_name("claims_notes.md")  # the page's dated prose, one section per marker
+WORLD_ORDER = ("on", "local", "off")  # shared knowledge (design v2), knowledge locality (v3), mechanisms off
+ONLY_IN = {"E3": ("on",), "E4": ("on", "off"), "E5": ("on", "off"), "E6": ("on",)}  # claims not measured everywhere
 
 
 def note(section: str) -> str:
@@ -177,6 +179,32 @@ def reach_lines(lab: Path, world: str, m: dict) -> list[str]:
             "| " + " | ".join(cells) + " |", "|" + "---|" * len(cells), "| " + " | ".join(cells.values()) + " |"]
 
 
+def fact_lines(lab: Path, world: str, m: dict) -> list[str]:
+    """How often the base and RL state each partial fact right, over every product step of every sampled trace:
+    whether RL taught the rare facts themselves (the tutor: each fact's own rate)."""
+    tutor = LabTutor.from_model(str(lab / world / "toy-base"))
+    if not tutor.partial_facts:
+        return []
+    models = {"base": ["base"], "RL (mean of seeds)": seeds(m)}
+    rates = {label: {} for label in models}
+    for label, names in models.items():
+        for name in names:
+            stated = [s for rec in question_records(lab, world, name) for t in rec.samples
+                      for s in products_stated(t["text"])]
+            for fact, _ in tutor.partial_facts:
+                right = [ok for f, ok in stated if f == fact]
+                if right:
+                    rates[label].setdefault(fact, []).append((np.mean(right), len(right)))
+
+    def cell(label: str, fact: str) -> str:
+        got = rates[label].get(fact)
+        return f"{points(np.mean([r for r, _ in got]))}% of {sum(c for _, c in got)}" if got else "-"
+    rows = [f"| {fact} | {points(rate)}% | " + " | ".join(cell(label, fact) for label in models) + " |"
+            for fact, rate in tutor.partial_facts]
+    return ["", f"World {world}, partial facts stated right, over every product step sampled:", "",
+            "| fact | tutor | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models), *rows]
+
+
 # ----------------------------------------------------------------------------------------------
 # One section per claim: markdown lines, and the verdict per world
 
@@ -201,25 +229,29 @@ def faithful_cells(m: dict, runs: list[str]) -> str:
     return f"{points(faithful_capability(m['models']['base']))} | {mean_sd(gains(m, runs, faithful_capability))}"
 
 
-def spread_section(lab: Path, m: dict) -> list[str]:
-    """The default world's base: how its test questions spread over the bins, and whether hard-gap questions
-    stay unsolved (the world's design promises X = 0 there: no guess or reflection supplies a missing fact).
-    At the lab's k, and at the paper's k = 256 when stage 7 measured it."""
+def spread_section(lab: Path, worlds: dict) -> list[str]:
+    """Each world's base: how its test questions spread over the bins, and the hard-gap line (the tutor's X = 0
+    there holds by construction; a learnt base's need not): questions with a right sample, questions solved by a
+    faithful trace, and the outcome residue. At the lab's k, and at k = 256 for world on when stage 7 measured it."""
     lines = []
-    for folder, metrics in (("eval", m), ("eval-paper-k", load_world(lab, "on", "eval-paper-k"))):
-        if metrics is None:
+    for folder in ("eval", "eval-paper-k"):
+        bases = {w: m for w in worlds if (m := worlds[w] if folder == "eval" else load_world(lab, w, folder))}
+        if not bases:
             continue
-        groups, base = knowledge_of(lab, "on", folder), metrics["models"]["base"]
-        gap = [i for i, g in enumerate(groups) if g == "hard-gap"]
-        residue = sum(base["counts"][i] for i in gap) / max(1, len(gap) * metrics["k"])
-        faithful = (f"{sum(base['faithful_counts'][i] > 0 for i in gap)}" if "faithful_counts" in base else "-")
-        shares = [f"{n} ({100 * n / metrics['questions']:.0f}%)" for n in metrics["bin_sizes"]]
-        lines += ["", f"k = {metrics['k']}:", "",
-                  "| | " + " | ".join(metrics["bins"]) + " | hard-gap questions with X > 0 (outcome) | of them "
+        m0 = next(iter(bases.values()))
+        lines += ["", f"k = {m0['k']}:", "",
+                  "| | " + " | ".join(m0["bins"]) + " | hard-gap questions with X > 0 (outcome) | of them "
                   "solved by a faithful trace | outcome residue (right samples / samples) |",
-                  "|---|" + "---|" * (len(shares) + 3),
-                  "| world on, base | " + " | ".join(shares) + f" | {sum(base['counts'][i] > 0 for i in gap)} of "
-                  f"{len(gap)} | {faithful} | {residue:.1e} |"]
+                  "|---|" + "---|" * (len(m0["bins"]) + 3)]
+        for world, metrics in bases.items():
+            groups, base = knowledge_of(lab, world, folder), metrics["models"]["base"]
+            gap = [i for i, g in enumerate(groups) if g == "hard-gap"]
+            residue = sum(base["counts"][i] for i in gap) / max(1, len(gap) * metrics["k"])
+            faithful = f"{sum(base['faithful_counts'][i] > 0 for i in gap)}" if "faithful_counts" in base else "-"
+            shares = [f"{n} ({100 * n / metrics['questions']:.0f}%)" for n in metrics["bin_sizes"]]
+            solved = sum(base["counts"][i] > 0 for i in gap)
+            lines.append(f"| world {world}, base | " + " | ".join(shares) + f" | {solved} of {len(gap)} | {faithful} | "
+                         f"{residue:.1e} |")
     return lines[1:]
 
 
@@ -239,7 +271,7 @@ def e1_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
                      f"**{verdicts[world]}** |")
         by_group += ["", f"World {world}, by what a question needs (RL: mean over {len(rl)} seeds):", ""]
         by_group += group_rows(m, knowledge_of(lab, world), {"base": ["base"], "RL": rl})
-        by_group += reach_lines(lab, world, m)
+        by_group += reach_lines(lab, world, m) + fact_lines(lab, world, m)
     return lines + by_group, verdicts
 
 
@@ -265,8 +297,8 @@ def e2_section(worlds: dict) -> tuple[list[str], dict]:
 def exposure_section(lab: Path, worlds: dict) -> list[str]:
     """The mechanism the paper gives for E2 (§4.2), measured: per rare piece of knowledge, how many of RL's groups
     need it and in what share of them at least one sample is right (lab_world.exposure); mean over the seeds."""
-    lines = ["| world | knowledge | groups per run | rollouts per run | groups with a right sample |",
-             "|---|---|---|---|---|"]
+    lines = ["| world | knowledge | groups per run | rollouts per run | share of groups with a right sample | "
+             "groups with a right sample per run |", "|---|---|---|---|---|---|"]
     train = toy_split("train")
     for world, m in worlds.items():
         tutor, runs = LabTutor.from_model(str(lab / world / "toy-base")), []
@@ -278,7 +310,8 @@ def exposure_section(lab: Path, worlds: dict) -> list[str]:
             shares = [r[item]["share_with_right"] for r in runs if r[item]["groups"]]
             lines.append(f"| {world} | {item} | {np.mean([r[item]['groups'] for r in runs]):.0f} | "
                          f"{np.mean([r[item]['rollouts'] for r in runs]):.0f} | "
-                         f"{f'{points(np.mean(shares))}%' if shares else '-'} |")
+                         f"{f'{points(np.mean(shares))}%' if shares else '-'} | "
+                         f"{np.mean([r[item]['groups'] * (r[item]['share_with_right'] or 0) for r in runs]):.1f} |")
     return lines if len(lines) > 2 else ["Pending: no RL log names its questions yet."]
 
 
@@ -407,12 +440,15 @@ def claim_figures(fig_dir: Path, worlds: dict) -> dict[str, str]:
             ax, m, ["base", *seeds(m)], f"E1, world {w}: pass@k")),
         "E2": draw_worlds(fig_dir, "e2_per_bin.png", worlds, lambda ax, w, m: plot_per_bin(
             ax, m, seeds(m), change, "RL − base (points)", f"E2, world {w}", scale=100)),
-        "E3": draw_worlds(fig_dir, "e3_entropy.png", {"on": worlds["on"]}, lambda ax, w, m: plot_per_bin(
-            ax, m, ["base", *seeds(m)], lambda x: x["per_bin_entropy"], "answer entropy (nats)", f"E3, world {w}")),
-        "E5": draw_worlds(fig_dir, "e5_reflection.png", worlds, lambda ax, w, m: (
-            ax.bar(["base", *seeds(m)], [m["models"][n]["reflection"]["all"] for n in ["base", *seeds(m)]]),
-            ax.set_ylabel("reflection phrases per response"), ax.set_title(f"E5, world {w}"))),
     }
+    if reflecting := {w: m for w, m in worlds.items() if w in ONLY_IN["E5"]}:
+        out["E5"] = draw_worlds(fig_dir, "e5_reflection.png", reflecting, lambda ax, w, m: (
+            ax.bar(["base", *seeds(m)], [m["models"][n]["reflection"]["all"] for n in ["base", *seeds(m)]]),
+            ax.set_ylabel("reflection phrases per response"), ax.set_title(f"E5, world {w}")))
+    if "on" not in worlds:
+        return out
+    out["E3"] = draw_worlds(fig_dir, "e3_entropy.png", {"on": worlds["on"]}, lambda ax, w, m: plot_per_bin(
+        ax, m, ["base", *seeds(m)], lambda x: x["per_bin_entropy"], "answer entropy (nats)", f"E3, world {w}"))
     distilled = {w: m for w, m in worlds.items() if "base-from-rl" in m["models"]}
     if distilled:
         out["E4"] = draw_worlds(fig_dir, "e4_self_distillation.png", distilled, lambda ax, w, m: plot_per_bin(
@@ -436,23 +472,36 @@ RULES = {"E1": e1_verdict, "E2": e2_verdict, "E3": e3_verdict, "E4": e4_verdict,
 
 def claim_sections(lab: Path, worlds: dict) -> tuple[dict[str, list[str]], dict[str, dict]]:
     """Markdown lines and verdicts of every claim whose runs exist."""
-    sections, verdicts = {"spread": spread_section(lab, worlds["on"])}, {}
+    sections, verdicts = {"spread": spread_section(lab, worlds)}, {}
     sections["E1"], verdicts["E1"] = e1_section(lab, worlds)
     sections["E2"], verdicts["E2"] = e2_section(worlds)
     sections["exposure"] = exposure_section(lab, worlds)
-    sections["E3"], verdicts["E3"] = e3_section(worlds)
-    sections["E5"], verdicts["E5"] = e5_section(lab, worlds)
+    reflecting = {w: m for w, m in worlds.items() if w in ONLY_IN["E5"]}
+    if reflecting:
+        sections["E5"], verdicts["E5"] = e5_section(lab, reflecting)
     if any("base-from-rl" in m["models"] for m in worlds.values()):
         sections["E4"], verdicts["E4"] = e4_section(lab, worlds)
-    if seeds(worlds["on"], "process-seed"):
-        sections["process"] = process_section(lab, worlds["on"])
-    if "all-questions" in worlds["on"]["models"]:
-        sections["E6"], verdicts["E6"] = e6_section(lab, worlds["on"])
+    if "on" in worlds:
+        sections["E3"], verdicts["E3"] = e3_section(worlds)
+        if seeds(worlds["on"], "process-seed"):
+            sections["process"] = process_section(lab, worlds["on"])
+        if "all-questions" in worlds["on"]["models"]:
+            sections["E6"], verdicts["E6"] = e6_section(lab, worlds["on"])
+    if "local" in worlds:
+        sections["predictions"] = prediction_lines(verdicts)
     return sections, verdicts
 
 
+def prediction_lines(verdicts: dict) -> list[str]:
+    """World local's predictions, quoted unchanged from claims_notes.md (written before its runs), beside its
+    verdicts."""
+    quoted = ["> " + line if line else ">" for line in note("predictions-local").splitlines()]
+    return quoted + ["", "Measured (the tables above): " + "; ".join(
+        f"{claim} **{v['local']}**" for claim, v in verdicts.items() if "local" in v) + "."]
+
+
 TITLES = {
-    "spread": "The default world's base: spread over the bins",
+    "spread": "Each world's base: spread over the bins, and the hard-gap line",
     "E1": "E1: accuracy rises, capability does not",
     "E2": "E2: the gains sit on easier questions",
     "exposure": "Why (§4.2): RL's exposure to each piece of rare knowledge",
@@ -461,6 +510,7 @@ TITLES = {
     "E5": "E5: RL responses are not longer and reflect no more",
     "process": "Outcome vs process reward (world on)",
     "E6": "E6: distillation adds capability only with new knowledge (world on)",
+    "predictions": "World local: the predictions written before its runs, and what came out",
 }
 
 
@@ -468,23 +518,26 @@ def header(lab: Path, settings: dict) -> list[str]:
     k = settings["k"]
     worlds = "; ".join(f"**{w}**: `{' '.join(flags)}`" for w, flags in settings["worlds"].items())
     questions = "16 questions: a miniature" if settings["mini"] else "600 questions"
+    locality = "; ".join(f"**{w}** keeps {100 * share:g}%" for w, share in settings.get("locality", {}).items())
     return ["# The claim lab", "",
-            f"Written by `experiments/claim_lab.py` from the runs in `{lab.name}/`. Each claim is measured in world "
-            "**on** (its mechanism at the paper-like setting: the default world) and world **off**; E3 and E6 in "
-            "world on.",
+            f"Written by `experiments/claim_lab.py` from the runs in `{lab.name}/`. Three worlds: **on**, shared "
+            "knowledge (every mechanism at its paper-like setting; the default world), **local**, knowledge "
+            "locality (world off's base; RL seldom meets the rare facts), and **off** (the mechanisms off). E1 and E2 "
+            "are judged in all three, E4 and E5 in on and off, E3 and E6 in on.",
             f"k = {k} samples per question of the toy test set ({questions}), bins by the world's base; GRPO over "
             f"{settings['seeds']} seeds (`train_rl.py` toy defaults); distillation pool "
             f"{settings['distillation pool']} train questions. Tutor flags (`python -m minireason.lab_world`): "
-            f"{worlds}.",
+            f"{worlds}. Of RL's train questions that need a rare fact, {locality or 'every world keeps all'}.",
             "", note("why"), "", note("changes"), ""]
 
 
 def verdict_table(verdicts: dict) -> list[str]:
-    rows = ["## Verdicts", "", "| claim | judged against (Kim et al. 2025, 1.5B) | world on | world off |",
-            "|---|---|---|---|"]
+    rows = ["## Verdicts", "", "| claim | judged against (Kim et al. 2025, 1.5B) | "
+            + " | ".join(f"world {w}" for w in WORLD_ORDER) + " |", "|---|---|" + "---|" * len(WORLD_ORDER)]
     for claim, judged in JUDGED.items():
-        v, off_world = verdicts.get(claim, {}), "-" if claim in ("E3", "E6") else "pending"
-        rows.append(f"| {claim} | {judged} | {v.get('on', 'pending')} | {v.get('off', off_world)} |")
+        cells = [verdicts.get(claim, {}).get(w, "pending" if w in ONLY_IN.get(claim, WORLD_ORDER) else "-")
+                 for w in WORLD_ORDER]
+        rows.append(f"| {claim} | {judged} | " + " | ".join(cells) + " |")
     return rows
 
 
@@ -507,16 +560,16 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
     page = Path(page) if page else lab / "CLAIMS.md"
     # a world counts once its report covers the base and RL (stage 3); an evaluate.py run on a subset may overwrite it
     # (with --jobs, each model's own call does, until the stage's last call reports all)
-    worlds = {w: m for w in ("on", "off")
+    worlds = {w: m for w in WORLD_ORDER
               if (m := load_world(lab, w)) is not None and "base" in m["models"] and seeds(m)}
     lines = header(lab, settings)
-    if set(worlds) == {"on", "off"}:
+    if worlds:
         fig_dir = page.parent / "figures" / "lab"
         fig_dir.mkdir(parents=True, exist_ok=True)
         sections, verdicts = claim_sections(lab, worlds)
         figures = claim_figures(fig_dir, worlds)
         lines += verdict_table(verdicts)
-        lines += ["", note("findings-fast")] if settings["fast"] else []
+        lines += ["", note("findings")] if not settings["mini"] and "<!-- findings -->" in NOTES.read_text() else []
         for key, title in TITLES.items():
             lines += ["", f"## {title}", ""]
             if key in RULES:

@@ -129,6 +129,7 @@ def knowledge_group(problem: Problem, tutor: LabTutor) -> str:
 
 _ADDITION = re.compile(r"(\d+)\+(\d+)=(\d+)")
 _PRODUCT_STEP = re.compile(r"(?<![\d])(\d)\*(\d)=")
+_PRODUCT_STATED = re.compile(r"(?<![\d])(\d)\*(\d)=(\d+)")
 
 
 def long_sum_stated_right(text: str) -> bool | None:
@@ -146,6 +147,12 @@ def long_sum_stated_right(text: str) -> bool | None:
 def facts_stated(response: str) -> set[str]:
     """Single-digit products a toy trace writes, e.g. "7*8=56" -> "7*8" (smaller digit first)."""
     return {f"{min(a, b)}*{max(a, b)}" for a, b in _PRODUCT_STEP.findall(response)}
+
+
+def products_stated(response: str) -> list[tuple[str, bool]]:
+    """Each single-digit product a toy trace writes, with whether it is stated right: "4*7=29" -> ("4*7", False).
+    A reflection's restated step counts as one more statement."""
+    return [(f"{min(a, b)}*{max(a, b)}", int(a) * int(b) == int(c)) for a, b, c in _PRODUCT_STATED.findall(response)]
 
 
 def drop_traces_stating(examples: list[Example], facts: set[str]) -> list[Example]:

@@ -170,3 +170,27 @@ def test_exposure_counts_the_groups_that_need_each_rare_fact_and_those_with_a_ri
     assert got["6*9"] == {"rollouts": 4, "groups": 1, "share_with_right": 0.0}
     assert got["2*9"] == got["5-digit sum"] == {"rollouts": 4, "groups": 1, "share_with_right": 1.0}
     assert "5-digit sum" not in exposure(rows, problems, LabTutor(long_sum=1.0), group_size=4)
+
+
+def test_locality_keeps_every_other_question_and_the_given_share_of_those_needing_rare_knowledge():
+    from minireason.lab_world import local_rl_questions
+
+    tutor = LabTutor.from_model("lab-on")  # partial facts, gap facts and rare long sums
+    train = toy_split("train")
+    groups = {p.id: knowledge_group(p, tutor) for p in train}
+    rare = [p for p in train if groups[p.id] in ("partial-fact", "long-sum")]
+    kept = local_rl_questions(train, tutor, keep=0.02)
+    assert [p.id for p in kept] == [p.id for p in train if p in kept]  # the split's order
+    assert {p.id for p in train if groups[p.id] in ("other", "hard-gap")} <= {p.id for p in kept}
+    assert sum(groups[p.id] in ("partial-fact", "long-sum") for p in kept) == round(0.02 * len(rare))
+    assert kept == local_rl_questions(train, tutor, keep=0.02)  # a fixed draw
+    assert local_rl_questions(train, tutor, keep=1.0) == train
+    assert all(groups[p.id] in ("other", "hard-gap") for p in local_rl_questions(train, tutor, keep=0.0))
+
+
+def test_products_stated_reads_every_single_digit_product_and_whether_it_is_right():
+    from minireason.lab_world import products_stated
+
+    trace = "7*4=29 wait, let me recalculate: 7*4=28,3*4=12+2=14:148 \\boxed{148}"  # 37 * 4, a repaired slip
+    assert products_stated(trace) == [("4*7", False), ("4*7", True), ("3*4", True)]
+    assert products_stated("12+34=46 \\boxed{46}") == []
