@@ -373,7 +373,18 @@ class Transformer(nn.Module):
         with one. The T queries sit at the last T slots; each sees the real keys at or before its own.
         position_ids: (B, T); by default the count of real tokens before each one (left padding safe).
         """
-        return self.lm_head(self.hidden_states(input_ids, position_ids, attention_mask, kv_cache))
+        return self.logits(self.hidden_states(input_ids, position_ids, attention_mask, kv_cache))
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """`lm_head` of final hidden states, in fp32 whatever autocast computes elsewhere: log-probs, and the ratio
+        pi/pi_old between the sampler's and training's, need it (a bf16 logit of 20 is rounded by up to 0.125).
+        Weights stored in bf16 (sampling a model loaded in bf16, never training) keep a bf16 product, so no fp32
+        copy of a 150k-row head is made at each step."""
+        weight = self.lm_head.weight
+        if weight.dtype != torch.float32:
+            return F.linear(hidden.to(weight.dtype), weight).float()
+        with torch.autocast(hidden.device.type, enabled=False):
+            return F.linear(hidden.float(), weight)
 
     def hidden_states(self, input_ids, position_ids=None, attention_mask=None, kv_cache=None) -> torch.Tensor:
         """The final-norm hidden states (B, T, hidden) that `lm_head` turns into logits; arguments as `forward`."""

@@ -329,7 +329,7 @@ class _Scheduler:
         small.write_slots = torch.arange(P, device=self.device).expand(len(distinct), P)
         hidden = self.model.hidden_states(ids, attention_mask=real, kv_cache=small)  # (distinct, P, hidden)
         lengths = real.sum(-1)  # (distinct,)
-        last = self.model.lm_head(hidden[torch.arange(len(distinct), device=self.device), lengths - 1])  # (distinct, V)
+        last = self.model.logits(hidden[torch.arange(len(distinct), device=self.device), lengths - 1])  # (distinct, V)
         row_of = torch.tensor(prompt_of_row, device=self.device)  # (free,) which prompt each row takes
         which = torch.tensor(free, device=self.device)
         self.cache.k[:, which, :, :P] = small.k[:, row_of]

@@ -58,17 +58,18 @@ def token_logprobs(model: Transformer, ids: torch.Tensor, with_entropy: bool = F
     hidden = model.hidden_states(ids[:, :-1])  # (B, T-1, hidden)
     targets = ids[:, 1:]  # (B, T-1)
     pieces = [
-        checkpoint(_chunk_logprobs, model.lm_head, h, t, with_entropy, use_reentrant=False)
-        if torch.is_grad_enabled() else _chunk_logprobs(model.lm_head, h, t, with_entropy)
+        checkpoint(_chunk_logprobs, model.logits, h, t, with_entropy, use_reentrant=False)
+        if torch.is_grad_enabled() else _chunk_logprobs(model.logits, h, t, with_entropy)
         for h, t in zip(hidden.flatten(0, 1).split(chunk_tokens), targets.flatten().split(chunk_tokens))
     ]
     logp = torch.cat([p[0] for p in pieces]).view_as(targets)
     return (logp, torch.cat([p[1] for p in pieces]).view_as(targets)) if with_entropy else logp
 
 
-def _chunk_logprobs(lm_head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor, with_entropy: bool):
-    """(N, hidden) states and (N,) targets -> log pi(target) (N,), and the entropy (N,) without grad (or None)."""
-    logits = lm_head(hidden).float()  # (N, vocab)
+def _chunk_logprobs(to_logits, hidden: torch.Tensor, targets: torch.Tensor, with_entropy: bool):
+    """(N, hidden) states and (N,) targets -> log pi(target) (N,), and the entropy (N,) without grad (or None).
+    to_logits: the model's fp32 `logits`."""
+    logits = to_logits(hidden)  # (N, vocab), fp32
     log_z = torch.logsumexp(logits, -1)  # (N,)
     logp = logits.gather(-1, targets[:, None]).squeeze(-1) - log_z
     if not with_entropy:
