@@ -216,14 +216,12 @@ def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
     return torch.where(medium, smoothed, scaled)
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (x_i, x_{i+d/2}) by angle pos*theta_i:  x*cos + rotate_half(x)*sin."""
-    return x * cos + rotate_half(x) * sin
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x_i, x_{i+d/2}) by angle pos*theta_i (RoFormer, Su et al. 2021, eq. 34, in the half-split
+    layout of Llama/Qwen checkpoints):  x*cos + rotate_half(x)*sin,  rotate_half(x) = (-x2, x1).
+    `signed_sin` = (-sin, sin) over the two halves, made once per forward, so rotate_half(x)*sin is
+    roll(x, d/2)*signed_sin: three ops (mul, roll, addcmul) instead of five."""
+    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, -1), signed_sin)
 
 
 class KVCacheLike(Protocol):
@@ -249,15 +247,15 @@ class Attention(nn.Module):
             self.q_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
             self.k_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
 
-    def forward(self, x, cos, sin, mask, kv_cache):
+    def forward(self, x, cos, signed_sin, mask, kv_cache):
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim)
         k = self.k_proj(x).view(B, T, self.n_kv, self.head_dim)
         v = self.v_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)  # (B, kv_heads, T, head_dim)
         if hasattr(self, "q_norm"):
             q, k = self.q_norm(q), self.k_norm(k)
-        q = apply_rope(q.transpose(1, 2), cos, sin)  # (B, heads, T, head_dim)
-        k = apply_rope(k.transpose(1, 2), cos, sin)  # (B, kv_heads, T, head_dim)
+        q = apply_rope(q.transpose(1, 2), cos, signed_sin)  # (B, heads, T, head_dim)
+        k = apply_rope(k.transpose(1, 2), cos, signed_sin)  # (B, kv_heads, T, head_dim)
         if kv_cache is not None:
             k, v = kv_cache.update(self.layer, k, v)  # (B, kv_heads, S, head_dim): every cached slot it returns
         if T == 1 and self.n_kv != self.n_heads:
@@ -302,8 +300,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin, mask, kv_cache):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, kv_cache)
+    def forward(self, x, cos, signed_sin, mask, kv_cache):
+        x = x + self.self_attn(self.input_layernorm(x), cos, signed_sin, mask, kv_cache)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -329,6 +327,14 @@ def causal_key_mask(key_real: torch.Tensor, T: int) -> torch.Tensor:
     mask = (k_slot <= q_slot) & key_real[:, None, :]  # (B, T, S)
     mask = mask | ((k_slot == q_slot) & ~mask.any(-1, keepdim=True))
     return mask[:, None]  # (B, 1, T, S): the same for every head
+
+
+def additive_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A boolean attention mask as the 0 / -inf float mask attention adds to its scores, in the dtype attention
+    computes in (the autocast dtype under autocast). SDPA would otherwise convert a boolean mask in every layer."""
+    device = like.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else like.dtype
+    return torch.zeros(mask.shape, dtype=dtype, device=like.device).masked_fill_(~mask, float("-inf"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -400,9 +406,10 @@ class Transformer(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
         angles = position_ids[:, None, :, None].float() * self.inv_freq.float()  # (B, 1, T, head_dim/2)
-        angles = torch.cat((angles, angles), dim=-1)  # (B, 1, T, head_dim)
         x = self.model.embed_tokens(input_ids)  # (B, T, hidden)
-        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+        cos, sin = angles.cos(), angles.sin()
+        cos, sin = torch.cat((cos, cos), -1).to(x.dtype), torch.cat((-sin, sin), -1).to(x.dtype)  # (B, 1, T, d)
+        mask = None if mask is None else additive_mask(mask, x)  # once, not in every layer
         for block in self.model.layers:
             if self.gradient_checkpointing and self.training:
                 x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, mask, kv_cache, use_reentrant=False)
