@@ -27,8 +27,8 @@ from minireason import sampler  # noqa: E402
 from minireason.model import Block, ModelConfig, build_model  # noqa: E402
 
 
-VIEWS = {"view", "_unsafe_view", "t", "transpose", "select", "slice", "split", "unsqueeze", "squeeze", "expand",
-         "alias", "as_strided", "permute", "detach"}  # metadata only: no kernel
+VIEWS = {"view", "_unsafe_view", "t", "transpose", "select", "slice", "split", "split_with_sizes", "unsqueeze",
+         "squeeze", "expand", "alias", "as_strided", "permute", "detach"}  # metadata only: no kernel
 
 
 class OpCounter(TorchDispatchMode):
@@ -43,9 +43,9 @@ class OpCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def count_decode_step(shape: str, layers: int, rows: int) -> tuple[Counter, Counter, int]:
+def count_decode_step(shape: str, layers: int, rows: int, device: str = "cpu") -> tuple[Counter, Counter, int]:
     cfg = ModelConfig(**{**SHAPES[shape], "num_hidden_layers": layers}, max_position_embeddings=512)
-    model = build_model(cfg, seed=0)
+    model = build_model(cfg, seed=0, device=device)
     counter, steps = OpCounter(), []
     real_step = sampler._Decoder.run_step
 
@@ -70,7 +70,8 @@ def count_decode_step(shape: str, layers: int, rows: int) -> tuple[Counter, Coun
     try:
         prompts = [[1 + (i % 7), 2, 3] for i in range(rows)]
         sampler.generate(model, IdTokenizer(cfg.vocab_size), prompts,
-                         sampler.SamplingParams(n=1, max_new_tokens=6, temperature=1.0, top_k=50))
+                         sampler.SamplingParams(n=1, max_new_tokens=6, temperature=1.0, top_k=50,
+                                                cuda_graph=False))
     finally:
         sampler._Decoder.run_step = real_step
     return counter.block, counter.outside, layers
@@ -81,11 +82,14 @@ def main() -> None:
     ap.add_argument("--shape", default="qwen2.5-0.5b", choices=list(SHAPES))
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--rows", type=int, default=8)
+    ap.add_argument("--device", default="cpu",
+                    help="cuda: the ops CUDA dispatches (fused kernels where torch has them, e.g. rms_norm), eager")
     args = ap.parse_args()
-    block, outside, layers = count_decode_step(args.shape, args.layers, args.rows)
+    block, outside, layers = count_decode_step(args.shape, args.layers, args.rows, args.device)
     kernels = lambda ops: sum(n for name, n in ops.items() if name not in VIEWS)  # noqa: E731
-    print(f"{args.shape}, one decode step: {kernels(block) / layers:g} ops per layer ({sum(block.values()) / layers:g} "
-          f"with views), {kernels(outside)} outside the layers ({sum(outside.values())} with views)")
+    print(f"{args.shape} on {args.device}, one decode step: {kernels(block) / layers:g} ops per layer "
+          f"({sum(block.values()) / layers:g} with views), {kernels(outside)} outside the layers "
+          f"({sum(outside.values())} with views)")
     print("  per layer: " + ", ".join(f"{name} {n // layers}" for name, n in block.most_common()))
     print("  outside:   " + ", ".join(f"{name} {n}" for name, n in outside.most_common()))
 

@@ -22,3 +22,4 @@ timeout 50 $py benchmarks/sampler.py --shapes qwen2.5-1.5b --batches 256 --skip-
 timeout 90 $py benchmarks/grpo_step.py 2>&1 | tee "$out/grpo_step.log"
 timeout 40 $py train_rl.py --out /tmp/minireason-rl-gpu --steps 40 --eval-every 0 --final-eval-samples 0 2>&1 \
     | tr '\r' '\n' | tee "$out/train_rl.log" | tail -n 5
+timeout 30 $py benchmarks/decode_ops.py --device cuda 2>&1 | tee "$out/decode_ops.log"

@@ -188,7 +188,9 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
+        if x.dtype == torch.float32 and self.weight.dtype == torch.float32:  # the residual stream, also under autocast
+            return F.rms_norm(x, x.shape[-1:], self.weight, self.eps)  # one fused kernel on CUDA
+        x32 = x.float()  # bf16 weights: normalise in fp32, round, then scale (as transformers does)
         x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * x32.to(x.dtype)
 
@@ -230,6 +232,51 @@ class KVCacheLike(Protocol):
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
+class FusedLinear(nn.Linear):
+    """Several projections of one input as one matmul (Q, K and V; gate and up): one kernel instead of three or
+    two in every decode step. Checkpoints keep the Hugging Face names: see `keep_checkpoint_names`."""
+
+    def __init__(self, in_features: int, parts: dict[str, int], bias: bool):
+        super().__init__(in_features, sum(parts.values()), bias=bias)
+        self.parts = parts  # checkpoint name -> rows, in order
+
+    def split(self, state: dict, prefix: str, name: str) -> None:
+        """Replace `prefix+name.weight` (and bias) in a state dict by its parts' rows, under their names."""
+        for kind in ("weight", "bias"):
+            if f"{prefix}{name}.{kind}" in state:
+                rows = state.pop(f"{prefix}{name}.{kind}").split(list(self.parts.values()))
+                state.update({f"{prefix}{part}.{kind}": r for part, r in zip(self.parts, rows)})
+
+    def join(self, state: dict, prefix: str, name: str) -> None:
+        """The inverse of `split`: the parts' tensors, concatenated under `prefix+name`."""
+        for kind in ("weight", "bias"):
+            keys = [f"{prefix}{part}.{kind}" for part in self.parts]
+            if all(k in state for k in keys):
+                state[f"{prefix}{name}.{kind}"] = torch.cat([state.pop(k) for k in keys])
+
+
+def keep_checkpoint_names(owner: nn.Module) -> None:
+    """Make `owner`'s state dict read and write its FusedLinear children under their parts' Hugging Face names,
+    in the Hugging Face order (the parts first), so checkpoints, loaders and converters never see a fused name.
+    The hooks sit on the owner: load_state_dict hands a child only the keys under the child's own prefix."""
+    fused = {name: child for name, child in owner.named_children() if isinstance(child, FusedLinear)}
+
+    def split(module, state: dict, prefix: str, local_metadata) -> None:
+        for name, child in fused.items():
+            child.split(state, prefix, name)
+        first = [f"{prefix}{part}.{kind}" for child in fused.values() for part in child.parts
+                 for kind in ("weight", "bias")]
+        first = [k for k in first if k in state]
+        state.update({k: state.pop(k) for k in first + [k for k in state if k.startswith(prefix) and k not in first]})
+
+    def join(module, state: dict, prefix: str, *args) -> None:
+        for name, child in fused.items():
+            child.join(state, prefix, name)
+
+    owner.register_state_dict_post_hook(split)
+    owner.register_load_state_dict_pre_hook(join)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
@@ -239,23 +286,23 @@ class Attention(nn.Module):
             cfg.num_key_value_heads,
             cfg.head_dim,
         )
-        self.q_proj = nn.Linear(cfg.hidden_size, self.n_heads * self.head_dim, bias=cfg.qkv_bias)
-        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=cfg.qkv_bias)
-        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=cfg.qkv_bias)
+        kv_size = self.n_kv * self.head_dim
+        self.qkv_proj = FusedLinear(cfg.hidden_size, {"q_proj": self.n_heads * self.head_dim,
+                                    "k_proj": kv_size, "v_proj": kv_size}, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(self.n_heads * self.head_dim, cfg.hidden_size, bias=cfg.o_bias)
         if cfg.qk_norm:
             self.q_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
             self.k_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
+        keep_checkpoint_names(self)
 
     def forward(self, x, cos, signed_sin, mask, kv_cache):
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim)
-        k = self.k_proj(x).view(B, T, self.n_kv, self.head_dim)
-        v = self.v_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)  # (B, kv_heads, T, head_dim)
+        qkv = self.qkv_proj(x).view(B, T, self.n_heads + 2 * self.n_kv, self.head_dim).transpose(1, 2)
+        qk, v = qkv.split([self.n_heads + self.n_kv, self.n_kv], dim=1)  # (B, heads + kv_heads, T, d), (B, kv, T, d)
         if hasattr(self, "q_norm"):
-            q, k = self.q_norm(q), self.k_norm(k)
-        q = apply_rope(q.transpose(1, 2), cos, signed_sin)  # (B, heads, T, head_dim)
-        k = apply_rope(k.transpose(1, 2), cos, signed_sin)  # (B, kv_heads, T, head_dim)
+            q, k = qk.split([self.n_heads, self.n_kv], dim=1)
+            qk = torch.cat((self.q_norm(q), self.k_norm(k)), dim=1)
+        q, k = apply_rope(qk, cos, signed_sin).split([self.n_heads, self.n_kv], dim=1)  # RoPE on Q and K at once
         if kv_cache is not None:
             k, v = kv_cache.update(self.layer, k, v)  # (B, kv_heads, S, head_dim): every cached slot it returns
         if T == 1 and self.n_kv != self.n_heads:
@@ -284,12 +331,14 @@ def grouped_decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
 class MLP(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=cfg.mlp_bias)
-        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=cfg.mlp_bias)
+        self.gate_up_proj = FusedLinear(cfg.hidden_size, {
+            "gate_proj": cfg.intermediate_size, "up_proj": cfg.intermediate_size}, bias=cfg.mlp_bias)
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=cfg.mlp_bias)
+        keep_checkpoint_names(self)
 
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class Block(nn.Module):
@@ -353,9 +402,14 @@ class Transformer(nn.Module):
         self.gradient_checkpointing = False
 
     def init_weights(self, std: float = 0.02, seed: int | None = None) -> "Transformer":
-        """Random init for from-scratch training: normal(0, std) matrices, zero biases, unit norms."""
+        """Random init for from-scratch training: normal(0, std) matrices, zero biases, unit norms. Tensors are drawn
+        in checkpoint order with checkpoint shapes (a fused projection's parts one by one; a tied head once)."""
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        for name, p in self.named_parameters():
+        seen = set()
+        for name, p in self.state_dict(keep_vars=True).items():
+            if p.data_ptr() in seen:
+                continue
+            seen.add(p.data_ptr())
             with torch.no_grad():
                 if name.endswith("norm.weight"):
                     p.fill_(1.0)
