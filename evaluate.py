@@ -36,6 +36,8 @@ class EvalConfig:
     top_k: int = flag(50, "sampling top-k (0 = off)", low=0)
     top_p: float = flag(1.0, "nucleus sampling mass (1 = off)", low=1e-6, high=1.0)
     max_new_tokens: int = flag(1024, "response length cap (toy models ask for 160)", low=1)
+    max_rows: int = flag(0, "sampler rows decoding at once (0: sized by the machine: 60%% of free GPU memory "
+                         "for the KV cache, or 128 on the CPU)", low=0)
     template: str | None = flag(None, "prompt template (default: the model's own)", choices=TEMPLATES)
     grader: str = flag("auto", "auto: math-verify for JSONL data when installed, else exact", choices=GRADERS)
     seed: int = flag(0, "sampling seed")
@@ -62,7 +64,8 @@ def sample_all(cfg: EvalConfig, given: dict, models: list[tuple[str, str]], grad
         sampling = {"temperature": cfg.temperature, "max_new_tokens": cfg.max_new_tokens}
         sampling.update({k: v for k, v in model_hints(resolve_model_dir(path)).items()
                          if k in sampling and k not in given})
-        params = SamplingParams(n=cfg.k, top_k=cfg.top_k, top_p=cfg.top_p, seed=cfg.seed, **sampling)
+        params = SamplingParams(n=cfg.k, top_k=cfg.top_k, top_p=cfg.top_p, seed=cfg.seed, max_rows=cfg.max_rows,
+                                **sampling)
         t = time.time()
         data_name = f"{cfg.data}[:{cfg.limit}]" if cfg.limit else cfg.data
         records[name] = sample_model(

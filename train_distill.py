@@ -87,7 +87,7 @@ def teacher_records(cfg: DistillConfig, run: Run, pool: list, stored: dict):
     if not cfg.teacher:
         raise ValueError(f"--variant {cfg.variant} needs --teacher (e.g. runs/rl/final for --variant rl)")
     params = SamplingParams(n=cfg.k, temperature=cfg.temperature, top_k=cfg.top_k,
-                            max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
+                            max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=cfg.seed)
     return sample_model(cfg.teacher, pool, run.out / "teacher-samples.jsonl", params, f"{cfg.data}:pool{len(pool)}",
                         cfg.template, cfg.device, grader=run.grader)
 
@@ -99,7 +99,7 @@ def reasoning_only(cfg: DistillConfig, run: Run, pool: list, examples: list, sto
         student = [r for r in stored[cfg.student_samples] if r.id in {p.id for p in pool}]
     else:
         params = SamplingParams(n=cfg.student_k, temperature=cfg.temperature, top_k=cfg.top_k,
-                                max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 1)
+                                max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=cfg.seed + 1)
         student = sample_model(str(run.source), pool, run.out / "student-samples.jsonl", params,
                                f"{cfg.data}:pool{len(pool)}", cfg.template, cfg.device, grader=run.grader)
     solvable = solvable_ids(student)

@@ -86,7 +86,7 @@ def main(argv=None) -> None:
     judge = check_data(cfg, train)
     eval_subset = random.Random(0).sample(held_out, min(cfg.eval_questions, len(held_out)))
     eval_params = SamplingParams(n=cfg.eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
-                                 max_new_tokens=cfg.max_new_tokens, seed=HELD_OUT_SEED)
+                                 max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=HELD_OUT_SEED)
     ref_model = None
     if cfg.beta:  # the KL anchor: the model the run started from
         ref_model = load_pretrained(run.source, dtype=run.dtype, device=run.device).eval().requires_grad_(False)

@@ -4,7 +4,7 @@
     python benchmarks/evaluate_ab.py --old cc815fe --k 64 --rounds 1
 
 Each run is a fresh process that does what `python evaluate.py --model base=toy-base --k K --no-figures` does
-for one model (collect.sample_model: blocks of 16 questions, each block one `generate` call), with the package
+for one model (collect.sample_model: blocks of questions, each block one `generate` call), with the package
 of this tree or of commit --old (extracted with `git archive`: its sampler, model and collect together). Runs
 alternate (new, old, new, old, ...) so that a machine busy for a while slows both. Reported per run: wall
 seconds, samples/s, and the process's peak resident memory. The old sampler draws other random numbers, so

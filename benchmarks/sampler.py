@@ -113,7 +113,7 @@ def time_transformers(cfg: ModelConfig, state, prompts, new_tokens, device, dtyp
 def fixed_row(args, shape, cfg, model, batch, device_name) -> dict:
     prompts = torch.randint(1, cfg.vocab_size, (batch, args.prompt_len), generator=torch.Generator().manual_seed(0))
     prompts = prompts.tolist()
-    params = SamplingParams(temperature=0.9, top_k=50, max_new_tokens=args.new_tokens, max_batch_tokens=1 << 30)
+    params = SamplingParams(temperature=0.9, top_k=50, max_new_tokens=args.new_tokens, max_rows=1 << 20)
     ours, out = timed_generate(model, IdTokenizer(cfg.vocab_size), prompts, params)
     assert all(len(s.token_ids) == args.new_tokens for s in out)
     theirs = None
@@ -168,10 +168,9 @@ def mix_row(args, shape, cfg, batch, device, dtype, device_name) -> list[dict]:
     g = torch.Generator().manual_seed(2)
     prompts = [torch.randint(cap + 1, cfg.vocab_size, (args.prompt_len - 1,), generator=g).tolist() + [n]
                for n in targets]
-    slots = args.prompt_len + cap
     rows = []
     for continuous in (True, False):
-        params = SamplingParams(temperature=0.9, top_k=50, max_new_tokens=cap, max_batch_tokens=batch * slots,
+        params = SamplingParams(temperature=0.9, top_k=50, max_new_tokens=cap, max_rows=batch,
                                 continuous=continuous)
         decode_rows = []  # rows of each decode step
         hook = model.register_forward_pre_hook(lambda m, a: decode_rows.append(a[0].shape[0]))
@@ -197,7 +196,7 @@ def profile(cfg, model, batch, args) -> None:
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     prompts = torch.randint(1, cfg.vocab_size, (batch, args.prompt_len), generator=torch.Generator().manual_seed(0))
-    params = SamplingParams(temperature=0.9, top_k=50, max_new_tokens=64, max_batch_tokens=1 << 30)
+    params = SamplingParams(temperature=0.9, top_k=50, max_new_tokens=64, max_rows=1 << 20)
     tok = IdTokenizer(cfg.vocab_size)
     timed_generate(model, tok, prompts.tolist(), params)
     cuda = torch.cuda.is_available()

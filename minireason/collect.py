@@ -7,10 +7,11 @@ questions, k and the sampling settings; each further line is one finished questi
     {"id": "test-0", "question": ..., "answer": "90", "level": "add2", "facts": [...],
      "samples": [{"text": ..., "tokens": 31, "answer": "90", "correct": true, "finish": "eos"}, ...]}
 
-Questions are sampled in fixed blocks, each with its own seed (seed + block index), and a block's
-lines are appended (and flushed) as soon as it is done. Re-running with the same settings skips the
-finished questions and produces exactly what an uninterrupted run would have; a file written with a
-different model, question set, k or sampling settings is refused rather than mixed.
+Questions are sampled in blocks of about BLOCK_SAMPLES samples, and a block's lines are appended (and flushed)
+as soon as it is done. A sample's random numbers are keyed on its number in the whole question list, so the
+samples do not depend on the block size. Re-running with the same settings skips the finished questions and
+produces exactly what an uninterrupted run would have; a file written with a different model, question set, k or
+sampling settings is refused rather than mixed.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ def read_samples_file(path: str | os.PathLike) -> tuple[dict, list[QuestionRecor
     return header, records
 
 
+BLOCK_SAMPLES = 2048  # samples per generate call (whole questions, at least one)
+
+
 def collect(
     model: Transformer,
     tokenizer: Tokenizer,
@@ -93,27 +97,30 @@ def collect(
     header: dict,
     params: SamplingParams,
     template: str,
-    block_questions: int = 16,
     progress: bool = True,
     grader: Grader | None = None,
 ) -> list[QuestionRecord]:
     """Sample `params.n` responses for each problem into out_file, resuming what is already there. The file is
-    locked while this runs (a second process on it is refused)."""
+    locked while this runs (a second process on it is refused).
+
+    Each `generate` call gets a block of about BLOCK_SAMPLES samples (the unit of resuming; enough to keep the
+    sampler's rows full while its queue drains)."""
     out_file = Path(out_file)
     grader = grader or ExactGrader()
     out_file.parent.mkdir(parents=True, exist_ok=True)
     with locked(out_file.with_name(out_file.name + ".lock"), str(out_file)):
         done = _open_samples_file(out_file, header)
-        blocks = [problems[i : i + block_questions] for i in range(0, len(problems), block_questions)]
+        per_block = max(1, BLOCK_SAMPLES // params.n)
+        starts = range(0, len(problems), per_block)
         bar = tqdm(total=len(problems), initial=sum(p.id in done for p in problems),
                    desc=f"sampling {out_file.stem}", unit="question", disable=not progress)
-        for b, block in enumerate(blocks):
+        for start in starts:
+            block = problems[start : start + per_block]
             new = [p for p in block if p.id not in done]
             if not new:
                 continue
-            # A block is always sampled whole with its own seed, so a resumed run equals an uninterrupted one.
-            prompts = [format_prompt(p.question, template) for p in block]
-            block_params = SamplingParams(**{**params.__dict__, "seed": params.seed + b})
+            prompts = [format_prompt(p.question, template) for p in block]  # sampled whole: the same draws resumed
+            block_params = SamplingParams(**{**params.__dict__, "first_sample": start * params.n})
             samples = generate(model, tokenizer, prompts, block_params)
             for i, p in enumerate(block):
                 if p.id not in done:

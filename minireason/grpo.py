@@ -131,6 +131,7 @@ class GRPOConfig:
     temperature: float  # sampling (pi_old itself is always T = 1, unfiltered)
     top_k: int
     max_new_tokens: int
+    max_rows: int  # sampler rows at once (0: sized by the machine)
     clip_eps: float  # PPO's epsilon
     mu: int  # optimizer steps per rollout
     aggregation: str  # token / sequence / constant (see token_weights)
@@ -161,7 +162,7 @@ def rollout(model, tokenizer, questions, template: str, cfg: GRPOConfig, seed: i
     grader = grader or ExactGrader()
     judge = judge or (lambda text, q: grade(text, q.answer, grader))
     params = SamplingParams(n=cfg.group_size, temperature=cfg.temperature, top_k=cfg.top_k,
-                            max_new_tokens=cfg.max_new_tokens, seed=seed)
+                            max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=seed)
     samples = generate(model, tokenizer, [format_prompt(q.question, template) for q in questions], params)
     rewards = torch.tensor([reward(judge(s.text, questions[s.prompt_index])) for s in samples])
     advantages = group_advantages(rewards.view(len(questions), cfg.group_size), cfg.scale_std).flatten()

@@ -161,6 +161,8 @@ class TrainConfig:
     temperature: float = flag(0.9, "sampling temperature (paper 0.9; toy models ask for 1.0)", low=0.0)
     top_k: int = flag(50, "sampling top-k (0 = off)", low=0)
     max_new_tokens: int = flag(1024, "response length cap (toy models ask for 160)", low=1)
+    max_rows: int = flag(0, "sampler rows decoding at once (0: sized by the machine: 60%% of free GPU memory "
+                         "for the KV cache, or 128 on the CPU)", low=0)
     lr: float = flag(1e-6, "peak learning rate", low=0.0)
     weight_decay: float = flag(0.1, "AdamW weight decay on matrices", low=0.0)
     warmup: int = flag(20, "linear warmup steps", low=0)
@@ -312,7 +314,7 @@ def compare_before_after(run: Run, model: Transformer, tokenizer: Tokenizer, cfg
     """pass@1 of the source model and the trained one on held-out problems, with the run's sampling settings."""
     t = time.time()
     params = SamplingParams(n=cfg.final_eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
-                            max_new_tokens=cfg.max_new_tokens, seed=BEFORE_AFTER_SEED)
+                            max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=BEFORE_AFTER_SEED)
     source = load_pretrained(run.source, dtype=run.dtype, device=run.device)
     before = pass_at_1(source, tokenizer, problems, cfg.template, params, run.grader)
     after = pass_at_1(model, tokenizer, problems, cfg.template, params, run.grader)

@@ -1,8 +1,8 @@
 """Batched, KV-cached sampling with continuous batching: many samples of many prompts, with per-token log-probs.
 
 The scheduler. A fixed number of rows R decode together, one token per row per step, each against its
-own slots of one preallocated `KVCache` (R rows x S slots, S = longest prompt + max_new_tokens, and R
-as many as `max_batch_tokens` allows). Every sample waits in a queue, in prompt order. Then:
+own slots of one preallocated `KVCache` (R rows x S slots, S = longest prompt + max_new_tokens; R from
+`max_rows`, else from the machine: `machine_rows`). Every sample waits in a queue, in prompt order. Then:
 
 1. Admit: the free rows take the next waiting samples. The distinct prompts among them are run once
    (prefill) into a small cache, which is copied to each of their sample rows; a prompt sits at slots
@@ -22,7 +22,7 @@ Attention reads only the first L slots, L the longest occupied row's length (rou
 Sampling: top-k on the raw logits, then temperature and the top-p nucleus on the k candidates,
 renormalise, draw. T = 0 is greedy. The draw is an inverse-CDF lookup of one uniform number that is a
 hash of (seed, sample number, token number), so a sample does not depend on which row, batch or
-`max_batch_tokens` it ran in (only, rarely, through the last bits of float maths that batch shapes can
+row count it ran in (only, rarely, through the last bits of float maths that batch shapes can
 change), and the step needs no random-generator state. Each token also gets its log-prob under the
 model's own distribution, log softmax(logits)[token] at temperature 1 with no filtering (one logsumexp):
 what a full forward pass over the finished sequence gives, GRPO's pi_old.
@@ -46,6 +46,8 @@ from .model import Transformer
 from .tokenizer import Tokenizer
 
 ATTEND_BUCKET = 128  # with CUDA graphs, attended slots round up to a multiple of this: few graphs, little waste
+CPU_ROWS = 128  # rows on the CPU: more made the toy evaluation slower and bigger (benchmarks/RESULTS.md)
+CUDA_KV_SHARE = 0.6  # of the GPU memory free (weights and optimizer already there), for the KV cache
 CHECK_EVERY_CUDA = 8  # decode steps between two looks at the rows on CUDA (a done row idles at most this long)
 
 
@@ -57,7 +59,8 @@ class SamplingParams:
     top_p: float = 1.0  # 1.0 = off
     max_new_tokens: int = 1024  # the training and evaluation scripts' default too
     seed: int = 0
-    max_batch_tokens: int = 1 << 17  # rows x (longest prompt + max_new_tokens): bounds the KV cache
+    first_sample: int = 0  # the random stream's number of this call's first sample (collect: across its blocks)
+    max_rows: int = 0  # rows decoding at once; 0: sized by the machine (machine_rows)
     cuda_graph: bool = True  # capture the decode step on CUDA
     continuous: bool = True  # False: static batching (the next batch starts when every row is done)
 
@@ -182,7 +185,7 @@ class Rows:
     positions: torch.Tensor  # (R,) that token's position, which is also its cache slot
     steps: torch.Tensor  # (R,) tokens generated so far
     done: torch.Tensor  # (R,) no more tokens (EOS, max_new_tokens, or no sample at all)
-    sample_ids: torch.Tensor  # (R,) prompt index * n + sample number: what the uniform numbers are keyed on
+    sample_ids: torch.Tensor  # (R,) first_sample + prompt index * n + sample number: the uniform numbers' key
     key_real: torch.Tensor  # (R, S) slots that hold this row's tokens
     out_tokens: torch.Tensor  # (R, max_new + 1) generated tokens; the last column takes done rows' writes
     out_logprobs: torch.Tensor  # (R, max_new + 1)
@@ -234,6 +237,23 @@ def generate(
     return [sample for _, sample in sorted(samples, key=lambda pair: pair[0])]
 
 
+def machine_rows(model: Transformer, slots: int) -> int:
+    """Rows that fit: on CUDA, CUDA_KV_SHARE of the free memory (free in the driver's count plus what torch holds
+    unused) over one row's keys and values; on the CPU, CPU_ROWS."""
+    p = next(model.parameters())
+    if p.device.type != "cuda":
+        return CPU_ROWS
+    cuda = torch.cuda
+    free = cuda.mem_get_info(p.device)[0] + cuda.memory_reserved(p.device) - cuda.memory_allocated(p.device)
+    dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else p.dtype
+    return max(1, int(CUDA_KV_SHARE * free // kv_row_bytes(model.config, slots, dtype)))
+
+
+def kv_row_bytes(cfg, slots: int, dtype: torch.dtype) -> int:
+    """The KV cache's bytes per row: keys and values of every layer's kv heads at `slots` positions."""
+    return 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * slots * dtype.itemsize
+
+
 def check_prompt_lengths(model: Transformer, prompt_ids: list[list[int]], max_new_tokens: int) -> None:
     """Refuse an empty prompt, or one that with max_new_tokens would run past the model's context."""
     context = model.config.max_position_embeddings
@@ -254,7 +274,7 @@ class _Scheduler:
         self.eos = torch.tensor(tokenizer.eos_ids, device=self.device)
         self.S = max(len(p) for p in prompt_ids) + params.max_new_tokens  # slots per row
         n_samples = len(prompt_ids) * params.n
-        R = max(1, min(n_samples, params.max_batch_tokens // self.S))
+        R = max(1, min(n_samples, params.max_rows or machine_rows(model, self.S)))
         self.waiting = deque(range(n_samples))  # sample numbers: prompt index * n + sample index
         self.occupant: list[int | None] = [None] * R  # the sample number each row holds
         self.lengths = [0] * R  # host copy of each row's position (the next slot it writes)
@@ -306,7 +326,7 @@ class _Scheduler:
         logits, lengths = self.prefill(free, distinct, [distinct.index(s // self.params.n) for s in sample_ids])
         which = torch.tensor(free, device=self.device)
         rows = self.rows
-        rows.sample_ids[which] = torch.tensor(sample_ids, device=self.device)
+        rows.sample_ids[which] = torch.tensor(sample_ids, device=self.device) + self.params.first_sample
         rows.steps[which], rows.done[which] = 0, False
         rows.positions[which] = lengths
         uniform = hashed_uniform(self.params.seed, rows.sample_ids[which], rows.steps[which])

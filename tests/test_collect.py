@@ -34,7 +34,14 @@ def run(model_dir, out_file, params=PARAMS, problems=PROBLEMS):
     return collect_mod.sample_model(str(model_dir), problems, out_file, params, data_name="test[:40]", progress=False)
 
 
+def test_samples_do_not_depend_on_the_block_size(tiny_toy_dir, tmp_path, monkeypatch):
+    whole = run(tiny_toy_dir, tmp_path / "a.jsonl")  # one block of 40 questions
+    monkeypatch.setattr(collect_mod, "BLOCK_SAMPLES", 3 * 7)  # blocks of 7 questions
+    assert [r.__dict__ for r in run(tiny_toy_dir, tmp_path / "b.jsonl")] == [r.__dict__ for r in whole]
+
+
 def test_kill_midway_then_resume_redoes_nothing_and_matches(tiny_toy_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(collect_mod, "BLOCK_SAMPLES", 3 * 16)  # blocks of 16 questions
     straight = run(tiny_toy_dir, tmp_path / "a.jsonl")
     real_generate, calls = collect_mod.generate, []
 

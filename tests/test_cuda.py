@@ -12,7 +12,8 @@ from minireason.sft import sft_step
 from minireason.training import LowMemAdamW, OptimConfig, build_optimizer
 from test_sampler import DIFFERENT, IntTokenizer, ours_and_hf, uncached_logprobs
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+              pytest.mark.filterwarnings("error:CUDA graph capture failed")]  # a failed capture fails, not warns
 
 
 def run(model, prompts, tok, **kw):
@@ -52,10 +53,31 @@ def test_graph_continuous_batching_refills_rows_and_keeps_exact_logprobs(tmp_pat
     model = load_pretrained(tmp_path / "qwen2", device="cuda")
     tok = IntTokenizer(eos_ids=list(range(40, 70)))
     samples = run(model, DIFFERENT, tok, n=6, temperature=1.0, top_k=0, max_new_tokens=20, seed=4,
-                  max_batch_tokens=3 * 31, cuda_graph=True)
+                  max_rows=3, cuda_graph=True)
     assert len(samples) == 24 and len({len(s.token_ids) for s in samples}) > 4
     for s in samples:
         assert (uncached_logprobs(cpu_model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-3
+
+
+def test_graphs_of_two_buckets_and_two_row_counts_keep_exact_logprobs(tmp_path, monkeypatch):
+    """A bucket of 8 slots: rows growing past 8 and 16 slots need a second and third captured graph (each replayed
+    against the same live cache), in calls with 2 and with 5 rows."""
+    from minireason import sampler
+
+    monkeypatch.setattr(sampler, "ATTEND_BUCKET", 8)
+    captured = []
+    real_capture = sampler._Decoder.capture
+    monkeypatch.setattr(sampler._Decoder, "capture", lambda self, s, n: (captured.append((len(s.occupant), n)),
+                                                                         real_capture(self, s, n))[1])
+    cpu_model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
+    model = load_pretrained(tmp_path / "qwen2", device="cuda")
+    tok = IntTokenizer(eos_ids=list(range(40, 50)))
+    for rows in (2, 5):
+        samples = run(model, DIFFERENT, tok, n=3, temperature=1.0, top_k=0, max_new_tokens=14, seed=rows,
+                      max_rows=rows, cuda_graph=True)
+        for s in samples:
+            assert (uncached_logprobs(cpu_model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-3
+    assert {n for _, n in captured} >= {8, 16} and {r for r, _ in captured} == {2, 5}
 
 
 def test_bf16_graph_sampling_stays_close_to_fp32(tmp_path):

@@ -1,6 +1,7 @@
 """The KV-cached sampler against an uncached forward, transformers' greedy generate, and exact distributions."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -84,7 +85,7 @@ def test_greedy_same_whatever_the_chunking(tmp_path):
     one = generate(model, tok, DIFFERENT, SamplingParams(n=4, temperature=0, max_new_tokens=16))
     # budget of 2 rows per chunk: prompts split over chunks, n split within a prompt
     split = generate(
-        model, tok, DIFFERENT, SamplingParams(n=4, temperature=0, max_new_tokens=16, max_batch_tokens=2 * 23)
+        model, tok, DIFFERENT, SamplingParams(n=4, temperature=0, max_new_tokens=16, max_rows=2)
     )
     assert [s.token_ids for s in one] == [s.token_ids for s in split]
     assert [s.prompt_index for s in one] == [s.prompt_index for s in split]
@@ -133,7 +134,7 @@ def test_continuous_batching_refills_rows_and_samples_do_not_depend_on_the_batch
     params = dict(n=12, temperature=1.0, top_k=0, max_new_tokens=30, seed=5)
     runs = {}
     for name, extra in [("continuous", {}), ("static", {"continuous": False}),
-                        ("two rows", {"max_batch_tokens": 2 * 41}), ("one row", {"max_batch_tokens": 41})]:
+                        ("two rows", {"max_rows": 2}), ("one row", {"max_rows": 1})]:
         calls.clear()
         samples = generate(model, tok, DIFFERENT, SamplingParams(**params, **extra))
         runs[name] = ([s.token_ids for s in samples], len(calls), sum(len(s.token_ids) for s in samples))
@@ -157,7 +158,7 @@ def test_refill_beats_static_batching_when_lengths_vary(tmp_path):
     steps = {}
     for continuous in (True, False):
         calls.clear()
-        params = SamplingParams(n=16, temperature=1.0, top_k=0, max_new_tokens=40, seed=2, max_batch_tokens=4 * 51,
+        params = SamplingParams(n=16, temperature=1.0, top_k=0, max_new_tokens=40, seed=2, max_rows=4,
                                 continuous=continuous)
         samples = generate(model, tok, DIFFERENT, params)
         steps[continuous] = len(calls)
@@ -275,6 +276,25 @@ def test_bad_params_are_refused():
         SamplingParams(top_p=0.0)
     with pytest.raises(ValueError, match="n and max_new_tokens"):
         SamplingParams(n=0)
+
+
+def test_rows_are_sized_by_the_machine_unless_given(tmp_path, monkeypatch):
+    """On the CPU, CPU_ROWS rows (or max_rows); on CUDA the count divides free memory by kv_row_bytes, which must
+    be what a cache row really takes."""
+    from minireason import sampler
+
+    model, _ = ours_and_hf("llama", tmp_path)
+    cache = sampler.KVCache.empty(model, 3, 17)
+    assert 3 * sampler.kv_row_bytes(model.config, 17, torch.float32) == cache.k.nbytes + cache.v.nbytes
+    made = []
+    real = sampler.Rows.empty
+    monkeypatch.setattr(sampler.Rows, "empty", lambda R, *a: made.append(R) or real(R, *a))
+    monkeypatch.setattr(sampler, "CPU_ROWS", 5)
+    params = SamplingParams(n=4, temperature=1.0, max_new_tokens=3)
+    generate(model, IntTokenizer(), [[3, 4], [5, 6]], params)
+    generate(model, IntTokenizer(), [[3, 4], [5, 6]], replace(params, max_rows=2))
+    generate(model, IntTokenizer(), [[3]], params)  # fewer samples than rows: one row per sample
+    assert made == [5, 2, 4]
 
 
 def test_generate_frees_its_cache_and_rows_when_it_returns(tmp_path, monkeypatch):
