@@ -1,5 +1,5 @@
-"""The claim lab: each of the paper's claims measured in a toy world where its mechanism is on, and in one where
-it is off.
+"""The claim lab: each of the paper's claims measured in toy worlds where its mechanism is on, and in one where it
+is off.
 
     python experiments/claim_lab.py            # k = 256, the paper's bins
     python experiments/claim_lab.py --fast     # k = 64 and a 1000-question distillation pool
@@ -11,15 +11,17 @@ the reasons:
   reach (E1, E2)      --long-sum: five-digit final sums, which only the hardest level has, are rare knowledge
   faithfulness (E4)   --guess: some boxes hold an unwritten attempt's result, not the result of the steps
   reflection (E5)     --reflect / --reflect-fix: superficial reflection in "on", effective in "off"
-World "on" (the default world) has all three at their paper-like settings, and states its gap facts 5 above their
-truth instead of 2 (design v2, a change after the first run: claims_notes.md says why). World "off" is the
-shipped toy-base's tutor, whose rare facts easy questions share and which never guesses, with effective reflection.
+World "on" (shared knowledge, the default world) has all three at their paper-like settings, and states its gap
+facts 5 above their truth instead of 2 (design v2, a change after the first run: claims_notes.md says why). World
+"off" is the shipped toy-base's tutor, whose rare facts easy questions share and which never guesses, with effective
+reflection. World "local" (knowledge locality, design v3) is world off's tutor and base, but RL's training
+questions seldom need a rare fact (`LOCALITY`): the paper's §4.2 mechanism for E1 and E2, as a knob.
 
 Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is rewritten after each):
   1 pretrain a base per world                  python -m minireason.lab_world --only base
-  2 GRPO with the outcome reward, seeds 0..2   train_rl.py
+  2 GRPO with the outcome reward, seeds 0..2   train_rl.py (world local: on its own question list)
   3 evaluate base and RL on the test set       evaluate.py, k samples          -> E1, E2, E3, E5
-  4 self-distillation Base<-Base, Base<-RL (RL seed 0 as teacher)             -> E4
+  4 self-distillation Base<-Base, Base<-RL (RL seed 0 as teacher; not world local) -> E4
   5 GRPO with the process reward, world on                                    -> outcome vs process reward
   6 teacher distillation, reasoning-only and all questions, world on          -> E6
   7 (k < 256) world on at k = 256: the base's spread, the hard-gap questions -> acceptance, process reward
@@ -157,7 +159,8 @@ def rl(lab: Lab, world: str, reward: str) -> list:
     In a locality world RL trains on the train split without most questions that need rare knowledge."""
     tasks, data = [], []
     if world in LOCALITY:
-        data = ["--data", str(lab.out / world / "rl-train.jsonl")]
+        data = ["--data", str(lab.out / world / "rl-train.jsonl"), "--grader", "exact"]  # a JSONL file's auto
+        # grader is math-verify; the toy splits' is exact, as in the other worlds
         if not Path(data[1]).is_file():
             tutor = LabTutor.from_model(str(lab.base(world)))
             save_jsonl(local_rl_questions(toy_split("train"), tutor, LOCALITY[world]), data[1])

@@ -13,10 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from .report import pyplot
 
 PANELS = (  # (log key, title)
     ("reward_mean", "mean reward (+1 / -1)"),
@@ -49,6 +46,7 @@ def draw_curves(run_dir: str | Path) -> Path:
         raise ValueError(f"{run_dir}/log.jsonl: nothing to draw (no logged steps)")
     cols = min(3, len(panels))
     nrows = -(-len(panels) // cols)
+    plt = pyplot()
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.0 * nrows), squeeze=False)
     for ax, (key, title) in zip(axes.flat, panels):
         points = [(r["step"], r[key]) for r in rows if key in r]

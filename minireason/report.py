@@ -12,11 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 from .collect import QuestionRecord
 from .files import atomic_write
@@ -252,15 +248,26 @@ def draw_transitions(ax, transitions, bins: list[str]):
     return im
 
 
+def pyplot():
+    """matplotlib.pyplot with the file-only backend, imported on first use: the import takes about a second that
+    a run or report without figures never needs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _save(fig, out_dir: Path, name: str) -> str:
     fig.tight_layout()
     fig.savefig(out_dir / name, dpi=120)
-    plt.close(fig)
+    pyplot().close(fig)
     return name
 
 
 def _colors(n: int):
-    return plt.get_cmap("tab20" if n > 10 else "tab10").colors
+    return pyplot().get_cmap("tab20" if n > 10 else "tab10").colors
 
 
 def plot_pass_at_k(ax, metrics: dict, names: list[str], title: str) -> None:
@@ -295,14 +302,14 @@ def plot_per_bin(ax, metrics: dict, names: list[str], value, ylabel: str, title:
 
 def figure(out_dir: Path, name: str, draw, panels: int = 1) -> str:
     """A figure of `panels` side-by-side axes, drawn by draw(axes), saved as out_dir/name."""
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), squeeze=False)
+    fig, axes = pyplot().subplots(1, panels, figsize=(6.5 * panels, 4.2), squeeze=False)
     draw(list(axes[0]))
     return _save(fig, out_dir, name)
 
 
 def plot_transitions(metrics: dict, out_dir: Path, name: str) -> str:
     k, ref = metrics["k"], metrics["reference"]
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = pyplot().subplots(figsize=(5.5, 4.5))
     im = draw_transitions(ax, metrics["models"][name]["transitions"], metrics["bins"])
     ax.set_xlabel(f"{name}: bin of X out of {k}")
     ax.set_ylabel(f"{ref}: bin of X out of {k}")

@@ -37,10 +37,16 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Protocol
 
-try:  # optional: the paper's grader
-    import math_verify
-except ImportError:  # pragma: no cover - depends on the environment
-    math_verify = None
+
+
+def optional_math_verify():
+    """The optional math-verify package (the paper's grader), or None; imported on first use, since importing it
+    takes about a second that toy runs never need."""
+    try:
+        import math_verify
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    return math_verify
 
 MAX_ANSWER_CHARS = 1000  # a longer "final answer" is no answer we can grade
 MAX_NUMBER_CHARS = 64  # a longer digit string is not read as a number
@@ -325,7 +331,8 @@ class MathVerifyGrader:
     name = "math-verify"
 
     def __init__(self):
-        if math_verify is None:
+        self.mv = optional_math_verify()
+        if self.mv is None:
             raise ValueError("--grader math-verify needs the optional package: pip install math-verify")
         self._parsed: dict[str, list] = {}
 
@@ -335,7 +342,7 @@ class MathVerifyGrader:
         if text in self._parsed:
             return self._parsed[text]
         try:
-            parsed = math_verify.parse(text, parsing_timeout=5)
+            parsed = self.mv.parse(text, parsing_timeout=5)
         except Exception:  # noqa: BLE001 - a grader never stops a run
             return []
         if parsed and len(text) <= MAX_ANSWER_CHARS + 10:  # golds and boxed answers; responses rarely repeat
@@ -352,7 +359,7 @@ class MathVerifyGrader:
         if not parsed_gold or not parsed:
             return False
         try:
-            return bool(math_verify.verify(parsed_gold, parsed, timeout_seconds=5))
+            return bool(self.mv.verify(parsed_gold, parsed, timeout_seconds=5))
         except Exception:  # noqa: BLE001
             return False
 
@@ -387,7 +394,7 @@ GRADERS = ("auto", "exact", "math-verify")
 def get_grader(name: str, real_data: bool) -> Grader:
     """`exact`, `math-verify`, or `auto`: math-verify for real data when it is installed, else exact."""
     if name == "auto":
-        name = "math-verify" if real_data and math_verify is not None else "exact"
+        name = "math-verify" if real_data and optional_math_verify() is not None else "exact"
     if name == "exact":
         return ExactGrader()
     if name == "math-verify":

@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from grader_cases import EQUAL, RESPONSES, WRONG
 from minireason.verifier import (ExactGrader, canonical, extract_answer, extract_boxed, get_grader, gold_report, grade,
-                                 is_correct, math_verify, parse_number)
+                                 is_correct, optional_math_verify, parse_number)
 
 EXACT = ExactGrader()
+math_verify = optional_math_verify()
 needs_math_verify = pytest.mark.skipif(math_verify is None, reason="math-verify is not installed")
 
 
