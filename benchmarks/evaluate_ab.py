@@ -34,12 +34,14 @@ def one_run(tree: Path, k: int, out: Path) -> dict:
 
     problems = toy_split("test")
     params = SamplingParams(n=k, temperature=1.0, top_k=50, max_new_tokens=160, seed=0)
-    t0 = time.time()
+    t0, before = time.time(), resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     collect.sample_model("toy-base", problems, out, params, "test", progress=False)
     seconds = time.time() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"seconds": round(seconds, 1), "samples_per_s": round(len(problems) * k / seconds, 1),
-            "peak_mb": round(peak_mb)}
+            "cpu_s": round(usage.ru_utime + usage.ru_stime - cpu_before, 1),
+            "peak_mb": round(usage.ru_maxrss / 1024)}  # kilobytes on Linux
 
 
 def main() -> None:
@@ -47,10 +49,15 @@ def main() -> None:
     ap.add_argument("--old", default="4b74a6f", help="the commit whose sampler.py is the baseline")
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, help="torch threads per run (1: CPU seconds compare fairly on a busy "
+                    "machine, where wall seconds do not)")
     ap.add_argument("--tree", type=Path, help=argparse.SUPPRESS)  # one measured run (a subprocess) of this tree
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.tree:
+        if args.threads:
+            import torch
+            torch.set_num_threads(args.threads)
         print(json.dumps(one_run(args.tree, args.k, args.out)))
         return
     results = []
@@ -62,17 +69,19 @@ def main() -> None:
         for r in range(args.rounds):
             for which, tree in (("new", ROOT), ("old", old_tree)):
                 cmd = [sys.executable, __file__, "--tree", str(tree), "--k", str(args.k),
-                       "--out", str(Path(tmp) / f"{which}-{r}.jsonl")]
+                       "--out", str(Path(tmp) / f"{which}-{r}.jsonl"), *(["--threads", str(args.threads)]
+                                                                         if args.threads else [])]
                 done = subprocess.run(cmd, check=True, capture_output=True, text=True)
                 results.append({"sampler": which, **json.loads(done.stdout.strip().splitlines()[-1])})
                 print(results[-1], flush=True)
     print(f"\ntoy test set, 600 questions x k = {args.k}, toy-base, T = 1.0, top-k 50 (this tree vs {args.old}):")
-    print("| sampler | seconds | samples/s | peak memory (MB) |\n|---|---|---|---|")
+    print("| sampler | seconds | samples/s | CPU seconds | peak memory (MB) |\n|---|---|---|---|---|")
     for row in results:
-        print(f"| {row['sampler']} | {row['seconds']} | {row['samples_per_s']} | {row['peak_mb']} |")
-    new = [r["seconds"] for r in results if r["sampler"] == "new"]
-    old = [r["seconds"] for r in results if r["sampler"] == "old"]
-    print(f"speed-up of this tree over {args.old}: {sum(old) / sum(new):.2f}x (total seconds, all rounds)")
+        print(f"| {row['sampler']} | {row['seconds']} | {row['samples_per_s']} | {row['cpu_s']} | {row['peak_mb']} |")
+    for key, label in (("seconds", "wall"), ("cpu_s", "CPU")):
+        new = sum(r[key] for r in results if r["sampler"] == "new")
+        old = sum(r[key] for r in results if r["sampler"] == "old")
+        print(f"speed-up of this tree over {args.old}: {old / new:.2f}x ({label} seconds, all rounds)")
 
 
 if __name__ == "__main__":
