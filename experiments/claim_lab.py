@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from claims_report import write_claims  # noqa: E402
+from evaluate import main as evaluate_main  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
 from minireason.lab_world import LabTutor, knowledge_group, lab_parser, local_rl_questions  # noqa: E402
 from minireason.model import TOY_MODELS_DIR, model_hints, resolve_model_dir  # noqa: E402
@@ -184,17 +185,21 @@ def distill(lab: Lab, world: str, name: str, *flags: str):
 
 def evaluate_into(lab: Lab, out: Path, models: dict[str, Path], k: int, *data: str) -> None:
     """evaluate.py for the models into out (skipped when out's report already covers them; samples resume). With
-    --jobs, each model the report lacks is first sampled on its own (one samples file each), then one call reports
-    them all."""
+    --jobs, each model the report lacks is first sampled on its own (one samples file each), then this process
+    reports them all from their samples (evaluate.py --analyze-only: no process to start)."""
     metrics = out / "metrics.json"
     reported = set(json.loads(metrics.read_text())["models"]) if metrics.is_file() else set()
     if set(models) <= reported:
         return
     flags = [*data, "--k", str(k), "--out", str(out), "--no-figures"]
-    if lab.jobs > 1:
-        parallel(lab, [lambda spec=f"{n}={f}": sh("evaluate.py", *flags, "--model", spec)
-                       for n, f in models.items() if n not in reported])
-    sh("evaluate.py", *flags, *[a for name, folder in models.items() for a in ("--model", f"{name}={folder}")])
+    every_model = [a for name, folder in models.items() for a in ("--model", f"{name}={folder}")]
+    if lab.jobs == 1:
+        return sh("evaluate.py", *flags, *every_model)
+    parallel(lab, [lambda spec=f"{n}={f}": sh("evaluate.py", *flags, "--model", spec)
+                   for n, f in models.items() if n not in reported])
+    print("$ python evaluate.py --analyze-only " + " ".join([*flags, *every_model]) + "   # in this process",
+          flush=True)
+    evaluate_main([*flags, "--analyze-only", *every_model])
 
 
 def evaluate(lab: Lab) -> None:
