@@ -381,3 +381,49 @@ def test_the_decode_step_has_no_op_a_cuda_graph_cannot_capture(monkeypatch, tmp_
 ])
 def test_the_capture_check_fails_on_a_planted_unsafe_op(monkeypatch, tmp_path, plant, name):
     assert name in decode_step_ops(monkeypatch, tmp_path, plant)
+
+
+def test_the_graph_path_emulated_on_the_cpu_matches_eager_and_never_replaces_a_captured_tensor(tmp_path, monkeypatch):
+    """The CUDA-graph path's schedule on the CPU: a captured step is a fake graph that, at each replay, checks that
+    every tensor it was captured with (the cache, the rows) is still the same storage, then runs the step. Small
+    buckets force several graphs, three rows force many refills into live graph state, and the rows are looked at
+    every CHECK_EVERY_CUDA steps as on CUDA. Tokens equal the eager path's; log-probs equal an uncached forward."""
+    from minireason import sampler
+
+    class FakeGraph:
+        def __init__(self, s, attend_len):
+            self.s, self.attend_len, self.held = s, attend_len, self.storages(s)
+
+        @staticmethod
+        def storages(s):
+            return [t.data_ptr() for t in (s.cache.k, s.cache.v, *vars(s.rows).values())]
+
+        def replay(self):
+            assert self.storages(self.s) == self.held, "a tensor a captured graph holds was replaced"
+            self.s.decoder.run_step(self.s, self.attend_len)
+
+    def fake_capture(self, s, attend_len):
+        saved = [t.clone() for t in vars(s.rows).values()]
+        self.run_step(s, attend_len)  # the warm-up step, then the rows are restored, as capture does
+        for t, old in zip(vars(s.rows).values(), saved):
+            t.copy_(old)
+        self.graphs[attend_len] = FakeGraph(s, attend_len)
+
+    model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
+    tok = IntTokenizer(eos_ids=list(range(40, 70)))
+    params = SamplingParams(n=6, temperature=1.0, top_k=0, max_new_tokens=20, seed=4, max_rows=3)
+    eager = generate(model, tok, DIFFERENT, params)
+    real_init = sampler._Scheduler.__init__
+
+    def graph_schedule(self, *args):
+        real_init(self, *args)
+        self.decoder.use_graph, self.check_every = True, sampler.CHECK_EVERY_CUDA
+
+    monkeypatch.setattr(sampler._Scheduler, "__init__", graph_schedule)
+    monkeypatch.setattr(sampler._Decoder, "capture", fake_capture)
+    monkeypatch.setattr(sampler, "ATTEND_BUCKET", 8)
+    graphed = generate(model, tok, DIFFERENT, params)
+    assert [s.token_ids for s in graphed] == [s.token_ids for s in eager]
+    assert len({len(s.token_ids) for s in graphed}) > 4
+    for s in graphed:
+        assert (uncached_logprobs(model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-5
