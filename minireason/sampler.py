@@ -12,8 +12,9 @@ own slots of one preallocated `KVCache` (R rows x S slots, S = longest prompt + 
 3. Harvest: done rows become `Sample`s and are free again; go to 1 while samples wait.
 
 So the batch stays full until the queue runs dry: a row that ends early takes new work instead of
-decoding padding until the longest row of its batch ends. After that, eager decoding (the CPU) drops
-the free rows once they are half of the batch; a CUDA graph keeps its shape and lets them idle. With
+decoding padding until the longest row of its batch ends. After that, whenever the live rows fit in half
+of the running ones, they are packed to the front and the steps run on R/2, then R/4, ... rows (on CUDA,
+with a captured graph per row count). With
 `continuous=False` a new batch is admitted only when every row is done (static batching, the baseline
 `benchmarks/sampler.py` times).
 Attention reads only the first L slots, L the longest occupied row's length (rounded up to
@@ -278,8 +279,9 @@ class _Scheduler:
         self.waiting = deque(range(n_samples))  # sample numbers: prompt index * n + sample index
         self.occupant: list[int | None] = [None] * R  # the sample number each row holds
         self.lengths = [0] * R  # host copy of each row's position (the next slot it writes)
-        self.rows = Rows.empty(R, self.S, params.max_new_tokens, self.device)
-        self.cache = KVCache.empty(model, R, self.S)
+        self.full_rows = Rows.empty(R, self.S, params.max_new_tokens, self.device)
+        self.full_cache = KVCache.empty(model, R, self.S)
+        self.rows, self.cache = self.full_rows, self.full_cache  # the first rows of each, once packed
         self.decoder = _Decoder(use_graph=params.cuda_graph and self.device.type == "cuda")
         self.check_every = 1 if self.device.type == "cpu" else CHECK_EVERY_CUDA
 
@@ -293,22 +295,35 @@ class _Scheduler:
                 continue  # harvest at once the samples whose first token already ended them
             if all(o is None for o in self.occupant):
                 return finished
-            if not self.waiting and not self.decoder.use_graph:
-                self.drop_free_rows()
+            if not self.waiting:
+                self.pack_rows()
             for _ in range(self.check_every):
                 self.decoder.step(self, self.attend_len())
                 self.lengths = [min(n + 1, self.S - 1) for n in self.lengths]
 
-    def drop_free_rows(self) -> None:
-        """Once nothing waits, eager decoding stops computing rows that have no sample left, when they are half
-        of the rows (a captured graph has fixed shapes, so on CUDA they idle instead)."""
-        keep = [r for r, o in enumerate(self.occupant) if o is not None]
-        if len(keep) > len(self.occupant) // 2:  # copying the cache costs a step or so: do it when it halves the work
+    def pack_rows(self) -> None:
+        """Once nothing waits: when the live rows fit in half of the running ones, they move to the front and the
+        steps run on the first R/2 (R/4, ...) rows only. The moved rows are copied within the same tensors, so the
+        CUDA graphs captured for each row count stay valid (one graph per row count and bucket)."""
+        running = len(self.occupant)
+        live = [r for r, o in enumerate(self.occupant) if o is not None]
+        size = running
+        while size > 1 and len(live) <= size // 2:
+            size //= 2
+        if size == running:
             return
-        index = torch.tensor(keep, device=self.device)
-        self.rows = Rows(*(t.index_select(0, index) for t in vars(self.rows).values()))
-        self.cache = KVCache(self.cache.k.index_select(1, index), self.cache.v.index_select(1, index))
-        self.occupant, self.lengths = [self.occupant[r] for r in keep], [self.lengths[r] for r in keep]
+        moving = [r for r in live if r >= size]
+        free = [r for r in range(size) if self.occupant[r] is None][: len(moving)]
+        src, dst = (torch.tensor(rows, dtype=torch.long, device=self.device) for rows in (moving, free))
+        for t in vars(self.full_rows).values():
+            t[dst] = t[src]
+        for t in (self.full_cache.k, self.full_cache.v):
+            t[:, dst] = t[:, src]
+        for r, d in zip(moving, free):
+            self.occupant[d], self.lengths[d] = self.occupant[r], self.lengths[r]
+        self.occupant, self.lengths = self.occupant[:size], self.lengths[:size]
+        self.rows = Rows(*(t[:size] for t in vars(self.full_rows).values()))
+        self.cache = KVCache(self.full_cache.k[:, :size], self.full_cache.v[:, :size])
 
     def attend_len(self) -> int:
         """Slots the next step reads: the longest row's, this step's slot included; rounded up for CUDA graphs."""
@@ -386,7 +401,7 @@ class _Decoder:
 
     def __init__(self, use_graph: bool):
         self.use_graph = use_graph
-        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self.graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}  # (rows running, slots read) -> graph
         self.pool = None
 
     def run_step(self, s: _Scheduler, attend_len: int) -> None:
@@ -404,14 +419,15 @@ class _Decoder:
     def step(self, s: _Scheduler, attend_len: int) -> None:
         if not self.use_graph:
             return self.run_step(s, attend_len)
-        if attend_len not in self.graphs:
+        key = (len(s.occupant), attend_len)  # what fixes a graph's shapes: rows running, slots read
+        if key not in self.graphs:
             try:
                 self.capture(s, attend_len)
             except Exception as e:  # an unsupported op or driver: stay correct, only slower
                 warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); decoding eagerly")
                 self.use_graph = False
                 return self.run_step(s, attend_len)
-        self.graphs[attend_len].replay()
+        self.graphs[key].replay()
 
     def capture(self, s: _Scheduler, attend_len: int) -> None:
         # Warm up on a side stream without changing the rows: a replay must start from the same state.
@@ -427,4 +443,4 @@ class _Decoder:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self.pool):  # records the step without running it; replay() runs it
             self.run_step(s, attend_len)
-        self.graphs[attend_len] = graph
+        self.graphs[(len(s.occupant), attend_len)] = graph

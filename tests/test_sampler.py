@@ -167,6 +167,31 @@ def test_refill_beats_static_batching_when_lengths_vary(tmp_path):
     assert steps[True] <= useful / 4 + 40  # 4 rows stay busy until the queue runs dry
 
 
+def test_rows_are_packed_to_a_half_a_quarter_as_the_queue_drains(tmp_path, monkeypatch):
+    """Once nothing waits, every decode step runs on the fewest of R, R/2, R/4, ... rows that hold the live ones
+    (never on twice as many as needed), and the samples are those of an unpacked run."""
+    from minireason import sampler
+
+    model, _ = ours_and_hf("llama", tmp_path, scale=2.0)
+    tok = IntTokenizer(eos_ids=list(range(40, 60)))
+    params = SamplingParams(n=16, temperature=1.0, top_k=0, max_new_tokens=40, seed=2, max_rows=8)
+    unpacked = generate(model, tok, DIFFERENT, replace(params, max_rows=64))  # all 64 samples in one batch
+    seen, real_step = [], sampler._Decoder.run_step
+
+    def counted(self, s, attend_len):
+        seen.append((len(s.occupant), sum(o is not None for o in s.occupant), len(s.waiting)))
+        return real_step(self, s, attend_len)
+
+    monkeypatch.setattr(sampler._Decoder, "run_step", counted)
+    packed = generate(model, tok, DIFFERENT, params)
+    assert [s.token_ids for s in packed] == [s.token_ids for s in unpacked]
+    drained = [(rows, live) for rows, live, waiting in seen if not waiting]
+    assert {rows for rows, _ in drained} == {8, 4, 2, 1}  # every size was used
+    assert all(rows in (8, 4, 2, 1) and (rows == 1 or live > rows // 2) for rows, live in drained)
+    assert [rows for rows, _ in drained] == sorted((rows for rows, _ in drained), reverse=True)
+    assert all(rows == 8 for rows, _, waiting in seen if waiting)
+
+
 def test_sampled_tokens_follow_the_model_distribution(tmp_path):
     """Chi-square of the first generated token over many samples against the model's own softmax."""
     model, _ = ours_and_hf("llama", tmp_path, scale=1.0)
@@ -407,7 +432,7 @@ def test_the_graph_path_emulated_on_the_cpu_matches_eager_and_never_replaces_a_c
         self.run_step(s, attend_len)  # the warm-up step, then the rows are restored, as capture does
         for t, old in zip(vars(s.rows).values(), saved):
             t.copy_(old)
-        self.graphs[attend_len] = FakeGraph(s, attend_len)
+        self.graphs[(len(s.occupant), attend_len)] = FakeGraph(s, attend_len)
 
     model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
     tok = IntTokenizer(eos_ids=list(range(40, 70)))
