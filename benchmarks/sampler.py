@@ -68,13 +68,11 @@ def sync():
         torch.cuda.synchronize()
 
 
-def timed_generate(model, tok, prompts, params, on_start=None) -> tuple[float, list]:
+def timed_generate(model, tok, prompts, params, stats=None) -> tuple[float, list]:
     generate(model, tok, [p[-8:] for p in prompts[:2]], replace(params, max_new_tokens=4))  # warm-up
     sync()
-    if on_start:
-        on_start()
     t = time.perf_counter()
-    out = generate(model, tok, prompts, params)
+    out = generate(model, tok, prompts, params, stats=stats)
     sync()
     return time.perf_counter() - t, out
 
@@ -172,15 +170,13 @@ def mix_row(args, shape, cfg, batch, device, dtype, device_name) -> list[dict]:
     for continuous in (True, False):
         params = SamplingParams(temperature=0.9, top_k=50, max_new_tokens=cap, max_rows=batch,
                                 continuous=continuous)
-        decode_rows = []  # rows of each decode step
-        hook = model.register_forward_pre_hook(lambda m, a: decode_rows.append(a[0].shape[0]))
-        seconds, out = timed_generate(model, IdTokenizer(0), prompts, params, on_start=decode_rows.clear)
-        hook.remove()
+        stats = {}  # the scheduler's own counts (a forward hook would not fire on a CUDA graph's replay)
+        seconds, out = timed_generate(model, IdTokenizer(0), prompts, params, stats)
         useful = sum(len(s.token_ids) for s in out)
         exact = sum(len(s.token_ids) == n for s, n in zip(out, targets)) / len(out)
         row = {"device": device_name, "lengths": "mix", "shape": shape, "batch": batch, "samples": len(out),
                "schedule": "continuous" if continuous else "static", "useful_tok_s": useful / seconds,
-               "occupancy": (useful - len(out)) / max(1, sum(decode_rows)), "seconds": seconds,
+               "occupancy": (useful - len(out)) / max(1, stats["row_steps"]), "seconds": seconds,
                "mean_length": useful / len(out), "lengths_as_forced": exact}
         print(f"| {shape} | {batch} | {row['schedule']} | {len(out)} | {row['mean_length']:.0f} | "
               f"{row['useful_tok_s']:,.0f} | {row['occupancy']:.2f} | {seconds:.1f} | {exact:.3f} |", flush=True)

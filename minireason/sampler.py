@@ -223,15 +223,21 @@ def generate(
     prompts: Sequence[str | list[int]],
     params: SamplingParams,
     progress: bool = False,
+    stats: dict | None = None,
 ) -> list[Sample]:
-    """`params.n` samples for each prompt (text, already templated, or token ids), ordered by prompt then sample."""
+    """`params.n` samples for each prompt (text, already templated, or token ids), ordered by prompt then sample.
+    `stats`, when given, receives the scheduler's counts: decode_steps, and row_steps (rows run, summed over the
+    steps; the occupancy of a run is its generated tokens after each sample's first / row_steps)."""
     prompt_ids = [tokenizer.encode(p) if isinstance(p, str) else list(p) for p in prompts]
     check_prompt_lengths(model, prompt_ids, params.max_new_tokens)
     was_training = model.training
     model.eval()
     bar = tqdm(total=len(prompt_ids) * params.n, desc="sampling", unit="sample", disable=not progress, leave=False)
     try:
-        samples = _Scheduler(model, tokenizer, prompt_ids, params).run(bar)
+        scheduler = _Scheduler(model, tokenizer, prompt_ids, params)
+        samples = scheduler.run(bar)
+        if stats is not None:
+            stats.update(decode_steps=scheduler.decode_steps, row_steps=scheduler.row_steps)
     finally:
         bar.close()
         model.train(was_training)
@@ -284,6 +290,7 @@ class _Scheduler:
         self.rows, self.cache = self.full_rows, self.full_cache  # the first rows of each, once packed
         self.decoder = _Decoder(use_graph=params.cuda_graph and self.device.type == "cuda")
         self.check_every = 1 if self.device.type == "cpu" else CHECK_EVERY_CUDA
+        self.decode_steps = self.row_steps = 0  # counted here: a CUDA graph's replay runs no Python hook
 
     def run(self, bar) -> list[tuple[int, Sample]]:
         finished: list[tuple[int, Sample]] = []
@@ -299,6 +306,7 @@ class _Scheduler:
                 self.pack_rows()
             for _ in range(self.check_every):
                 self.decoder.step(self, self.attend_len())
+                self.decode_steps, self.row_steps = self.decode_steps + 1, self.row_steps + len(self.occupant)
                 self.lengths = [min(n + 1, self.S - 1) for n in self.lengths]
 
     def pack_rows(self) -> None:

@@ -183,8 +183,10 @@ def test_rows_are_packed_to_a_half_a_quarter_as_the_queue_drains(tmp_path, monke
         return real_step(self, s, attend_len)
 
     monkeypatch.setattr(sampler._Decoder, "run_step", counted)
-    packed = generate(model, tok, DIFFERENT, params)
+    stats = {}
+    packed = generate(model, tok, DIFFERENT, params, stats=stats)
     assert [s.token_ids for s in packed] == [s.token_ids for s in unpacked]
+    assert stats == {"decode_steps": len(seen), "row_steps": sum(rows for rows, _, _ in seen)}  # the occupancy count
     drained = [(rows, live) for rows, live, waiting in seen if not waiting]
     assert {rows for rows, _ in drained} == {8, 4, 2, 1}  # every size was used
     assert all(rows in (8, 4, 2, 1) and (rows == 1 or live > rows // 2) for rows, live in drained)
