@@ -19,6 +19,9 @@ The paper explains each claim by a mechanism; here each mechanism is a knob of `
 - reach (E1, E2), `long_sum`: the probability that a five-digit final sum is written right (else 1, 2 or 10
   above). Only the hardest level (3-digit x 2-digit) has five-digit sums.
 
+Knowledge locality (E1, E2; design v3) is not a tutor knob but a filter of RL's questions (`local_rl_questions`):
+the base learns every fact, and RL seldom meets the questions that need a rare one.
+
 `python -m minireason.lab_world --help` lists every knob: the toy tutor's and these; it checks a tutor's
 success by the knowledge each question needs, then pretrains a base on it (as `python -m minireason.toy`).
 """
