@@ -35,6 +35,7 @@ reading a GPU value waits for the GPU. On the CPU everything runs eagerly and ch
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
@@ -226,8 +227,9 @@ def generate(
     stats: dict | None = None,
 ) -> list[Sample]:
     """`params.n` samples for each prompt (text, already templated, or token ids), ordered by prompt then sample.
-    `stats`, when given, receives the scheduler's counts: decode_steps, and row_steps (rows run, summed over the
-    steps; the occupancy of a run is its generated tokens after each sample's first / row_steps)."""
+    `stats`, when given, receives the scheduler's counts: decode_steps, row_steps (rows run, summed over the
+    steps; the occupancy of a run is its generated tokens after each sample's first / row_steps), and on CUDA
+    the graphs captured and the seconds their capture took."""
     prompt_ids = [tokenizer.encode(p) if isinstance(p, str) else list(p) for p in prompts]
     check_prompt_lengths(model, prompt_ids, params.max_new_tokens)
     was_training = model.training
@@ -237,7 +239,8 @@ def generate(
         scheduler = _Scheduler(model, tokenizer, prompt_ids, params)
         samples = scheduler.run(bar)
         if stats is not None:
-            stats.update(decode_steps=scheduler.decode_steps, row_steps=scheduler.row_steps)
+            stats.update(decode_steps=scheduler.decode_steps, row_steps=scheduler.row_steps,
+                         graphs=len(scheduler.decoder.graphs), capture_seconds=scheduler.decoder.capture_seconds)
     finally:
         bar.close()
         model.train(was_training)
@@ -411,6 +414,7 @@ class _Decoder:
         self.use_graph = use_graph
         self.graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}  # (rows running, slots read) -> graph
         self.pool = None
+        self.capture_seconds = 0.0  # warm-up, capture and instantiation, apart from decoding
 
     def run_step(self, s: _Scheduler, attend_len: int) -> None:
         rows = s.rows
@@ -429,8 +433,10 @@ class _Decoder:
             return self.run_step(s, attend_len)
         key = (len(s.occupant), attend_len)  # what fixes a graph's shapes: rows running, slots read
         if key not in self.graphs:
+            started = time.perf_counter()
             try:
                 self.capture(s, attend_len)
+                self.capture_seconds += time.perf_counter() - started
             except Exception as e:  # an unsupported op or driver: stay correct, only slower
                 warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); decoding eagerly")
                 self.use_graph = False
@@ -451,4 +457,5 @@ class _Decoder:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self.pool):  # records the step without running it; replay() runs it
             self.run_step(s, attend_len)
+        torch.cuda.synchronize()  # instantiation done: its time counts as capture time
         self.graphs[(len(s.occupant), attend_len)] = graph

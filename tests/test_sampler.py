@@ -1,6 +1,7 @@
 """The KV-cached sampler against an uncached forward, transformers' greedy generate, and exact distributions."""
 
 import math
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -186,7 +187,7 @@ def test_rows_are_packed_to_a_half_a_quarter_as_the_queue_drains(tmp_path, monke
     stats = {}
     packed = generate(model, tok, DIFFERENT, params, stats=stats)
     assert [s.token_ids for s in packed] == [s.token_ids for s in unpacked]
-    assert stats == {"decode_steps": len(seen), "row_steps": sum(rows for rows, _, _ in seen)}  # the occupancy count
+    assert stats["decode_steps"] == len(seen) and stats["row_steps"] == sum(rows for rows, _, _ in seen)  # occupancy
     drained = [(rows, live) for rows, live, waiting in seen if not waiting]
     assert {rows for rows, _ in drained} == {8, 4, 2, 1}  # every size was used
     assert all(rows in (8, 4, 2, 1) and (rows == 1 or live > rows // 2) for rows, live in drained)
@@ -426,6 +427,7 @@ def test_the_graph_path_emulated_on_the_cpu_matches_eager_and_never_replaces_a_c
             return [t.data_ptr() for t in (s.cache.k, s.cache.v, *vars(s.rows).values())]
 
         def replay(self):
+            replays.append(self.attend_len)
             assert self.storages(self.s) == self.held, "a tensor a captured graph holds was replaced"
             self.s.decoder.run_step(self.s, self.attend_len)
 
@@ -436,6 +438,7 @@ def test_the_graph_path_emulated_on_the_cpu_matches_eager_and_never_replaces_a_c
             t.copy_(old)
         self.graphs[(len(s.occupant), attend_len)] = FakeGraph(s, attend_len)
 
+    replays = []
     model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
     tok = IntTokenizer(eos_ids=list(range(40, 70)))
     params = SamplingParams(n=6, temperature=1.0, top_k=0, max_new_tokens=20, seed=4, max_rows=3)
@@ -449,8 +452,12 @@ def test_the_graph_path_emulated_on_the_cpu_matches_eager_and_never_replaces_a_c
     monkeypatch.setattr(sampler._Scheduler, "__init__", graph_schedule)
     monkeypatch.setattr(sampler._Decoder, "capture", fake_capture)
     monkeypatch.setattr(sampler, "ATTEND_BUCKET", 8)
-    graphed = generate(model, tok, DIFFERENT, params)
+    stats = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed capture would fall back to eager decoding: not this test
+        graphed = generate(model, tok, DIFFERENT, params, stats=stats)
     assert [s.token_ids for s in graphed] == [s.token_ids for s in eager]
+    assert len(replays) == stats["decode_steps"] and {8, 16, 24} <= set(replays) and stats["graphs"] >= 4
     assert len({len(s.token_ids) for s in graphed}) > 4
     for s in graphed:
         assert (uncached_logprobs(model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-5
