@@ -25,8 +25,11 @@ Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is
   5 GRPO with the process reward, world on                                    -> outcome vs process reward
   6 teacher distillation, reasoning-only and all questions, world on          -> E6
   7 (k < 256) world on at k = 256: the base's spread, the hard-gap questions -> acceptance, process reward
-Outputs: the page experiments/CLAIMS.md with experiments/figures/lab/*.png (claims_report.py writes them), and
-<out>/times.json, the seconds of each stage.
+  8 world on in detail (the toy study, folded in): GRPO's ablations Dr. GRPO and KL (seed 0), RL<-RL, the teacher,
+    and the first 600 train questions for the E1 and E4 models            -> the page's default-world section
+Outputs: the one experiments page experiments/CLAIMS.md, with experiments/figures/lab/*.png (each claim, the worlds
+side by side) and experiments/figures/*.png (the default world in detail; claims_report.py and world_report.py
+write them), and <out>/times.json, the seconds of each stage.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +54,6 @@ from minireason.lab_world import LabTutor, knowledge_group, lab_parser, local_rl
 from minireason.model import TOY_MODELS_DIR, model_hints, resolve_model_dir  # noqa: E402
 from minireason.tasks import save_jsonl, toy_split  # noqa: E402
 from minireason.toy import tutor_from_args  # noqa: E402
-from toy_study import sh, train  # noqa: E402
 
 # The tutor of each world, as `python -m minireason.lab_world` flags (fixed before any RL run;
 # experiments/claims_notes.md says why).
@@ -68,7 +71,24 @@ LOCALITY = {"local": 0.02}
 WORLDS["local"] = WORLDS["off"]
 PAPER_K = 256  # the paper's samples per question; --fast evaluates at 64 and adds stage 7
 MINI_RL = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eval-every", "0"]
+ABLATIONS = {"rl-drgrpo": ["--no-scale-std", "--aggregation", "constant"], "rl-kl": ["--beta", "0.05"]}  # seed 0
+TRAIN_QUESTIONS = 600  # the train subset stage 8 evaluates (--mini: 16)
 MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
+
+
+def sh(*args: str) -> None:
+    print("$ python " + " ".join(args), flush=True)
+    subprocess.run([sys.executable, *args], cwd=ROOT, check=True)
+
+
+def train(script: str, folder: Path, *flags: str) -> None:
+    """Run a training script into folder: skipped when finished, resumed when started, else started."""
+    if (folder / "final" / "model.safetensors").is_file():
+        return
+    if (folder / "config.json").is_file():
+        sh(script, "--resume", str(folder))
+    else:
+        sh(script, "--out", str(folder), *flags)
 
 
 @dataclass
@@ -158,28 +178,32 @@ def pretrain(lab: Lab) -> None:
 def rl(lab: Lab, world: str, reward: str) -> list:
     """GRPO on the world's base with seeds 0..N-1, every other setting the toy default (train_rl.py): the tasks.
     In a locality world RL trains on the train split without most questions that need rare knowledge."""
-    tasks, data = [], []
+    data = []
     if world in LOCALITY:
         data = ["--data", str(lab.out / world / "rl-train.jsonl"), "--grader", "exact"]  # a JSONL file's auto
         # grader is math-verify; the toy splits' is exact, as in the other worlds
         if not Path(data[1]).is_file():
             tutor = LabTutor.from_model(str(lab.base(world)))
             save_jsonl(local_rl_questions(toy_split("train"), tutor, LOCALITY[world]), data[1])
-    for seed in range(lab.seeds):
-        name = f"{'rl' if reward == 'outcome' else 'process'}-seed{seed}"
-        tasks.append(lambda name=name, seed=seed: train(
-            "train_rl.py", lab.out / world / name, "--model", str(lab.base(world)), "--seed", str(seed),
-            "--reward", reward, "--final-eval-samples", "0", *data, *(MINI_RL if lab.mini else [])))
-        lab.models[world][name] = lab.out / world / name / "final"
-    return tasks
+    prefix = "rl" if reward == "outcome" else "process"
+    return [rl_run(lab, world, f"{prefix}-seed{seed}", "--seed", str(seed), "--reward", reward, *data)
+            for seed in range(lab.seeds)]
 
 
-def distill(lab: Lab, world: str, name: str, *flags: str):
-    """One distillation arm into the world's base (train_distill.py's protocol; --fast halves the pool): the task."""
+def rl_run(lab: Lab, world: str, name: str, *flags: str):
+    """One GRPO run on the world's base (train_rl.py's toy defaults and the flags): the task."""
+    lab.models[world][name] = lab.out / world / name / "final"
+    return lambda: train("train_rl.py", lab.out / world / name, "--model", str(lab.base(world)), *flags,
+                         "--final-eval-samples", "0", *(MINI_RL if lab.mini else []))
+
+
+def distill(lab: Lab, world: str, name: str, *flags: str, student: Path | None = None):
+    """One distillation arm into the student (default: the world's base; train_distill.py's protocol; --fast halves
+    the pool): the task."""
     folder = lab.out / world / f"distill-{name}"
     sizes = MINI_SFT if lab.mini else ["--pool", "1000"] if lab.fast else []
     lab.models[world][name] = folder / "final"
-    return lambda: train("train_distill.py", folder, "--student", str(lab.base(world)), *flags,
+    return lambda: train("train_distill.py", folder, "--student", str(student or lab.base(world)), *flags,
                          "--final-eval-samples", "0", *sizes)
 
 
@@ -252,9 +276,26 @@ def paper_k(lab: Lab) -> None:
                   "--grader", "exact")
 
 
+def default_world_detail(lab: Lab) -> None:
+    """World on in detail (what the toy study ran): GRPO's two one-flag ablations (seed 0), RL<-RL self-distillation
+    (RL seed 0 into itself), the teacher, all on the test set; then the E1 and E4 models on a train subset."""
+    if "on" not in lab.worlds:
+        return
+    models = lab.models["on"]
+    parallel(lab, [*(rl_run(lab, "on", name, "--seed", "0", *flags) for name, flags in ABLATIONS.items()),
+                   distill(lab, "on", "rl-from-rl", "--variant", "self", student=models["rl-seed0"])])
+    models["teacher"] = resolve_model_dir("toy-teacher")
+    evaluate(lab)
+    train_models = {n: models[n] for n in ("base", *(f"rl-seed{s}" for s in range(lab.seeds)), "base-from-base",
+                                           "rl-from-rl", "base-from-rl")}
+    evaluate_into(lab, lab.out / "on" / "eval-train", train_models, lab.k, "--data", "train",
+                  "--limit", str(16 if lab.mini else TRAIN_QUESTIONS))
+
+
 STAGES = [("1 pretrain", pretrain), ("2 RL (outcome)", outcome_rl), ("3 evaluate", evaluate),
           ("4 self-distillation", self_distillation), ("5 RL (process)", process_rl),
-          ("6 teacher distillation", teacher_distillation), ("7 the paper's k (world on)", paper_k)]
+          ("6 teacher distillation", teacher_distillation), ("7 the paper's k (world on)", paper_k),
+          ("8 world on in detail", default_world_detail)]
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from study_report import PAPER, mean_sd, points, seeds  # noqa: E402
+from world_report import PAPER, mean_sd, points, seeds, world_detail  # noqa: E402
 
 from minireason.collect import QuestionRecord, read_samples_file  # noqa: E402
 from minireason.curves import read_log  # noqa: E402
@@ -32,6 +32,7 @@ from minireason.tasks import toy_split  # noqa: E402
 from minireason.toy import process_correct  # noqa: E402
 
 NOTES = Path(__file__).with_name("claims_notes.md")  # the page's dated prose, one section per marker
+DEFAULT_WORLD = "on"  # the world shown in detail (the toy study's tables and figures): every mechanism is on
 WORLD_ORDER = ("on", "local", "off")  # shared knowledge (design v2), knowledge locality (v3), mechanisms off
 ONLY_IN = {"E3": ("on",), "E4": ("on", "off"), "E5": ("on", "off"), "E6": ("on",)}  # claims not measured everywhere
 
@@ -554,6 +555,18 @@ def times_lines(lab: Path) -> list[str]:
     return lines
 
 
+def detail_lines(lab: Path, page: Path) -> list[str]:
+    """The default world in detail (claim_lab.py's stage 8), its figures in the page's figures/ folder."""
+    detail = world_detail(lab / DEFAULT_WORLD, page.parent / "figures")
+    return ["", f"## The default world in detail (world {DEFAULT_WORLD})", "",
+            "Every experiment's tables and figures in one world, beside the paper's numbers: the base, the RL seeds, "
+            "GRPO's two one-flag ablations (Dr. GRPO: no std scaling and a constant normaliser; a KL penalty, "
+            "β = 0.05), the self-distillation arms Base←Base, RL←RL and Base←RL, the teacher and its two "
+            "distillations, on the test set and on a train subset (E1, E2 and E4 on train), and every result split by "
+            "the knowledge a question needs.", "",
+            *(detail or ["Pending: stage 8 has not run in this lab folder."])]
+
+
 def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
     """Rewrite the page (default <lab>/CLAIMS.md) and its figures from whatever runs exist."""
     lab = Path(lab)
@@ -577,6 +590,7 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
             if key in figures:
                 lines += [f"![{key}](figures/lab/{figures[key]})", ""]
             lines += sections.get(key, ["Pending: its runs have not finished."])
+        lines += detail_lines(lab, page)
     else:
         lines += ["No evaluation yet: the runs are pending."]
     lines += times_lines(lab)

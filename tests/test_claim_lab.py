@@ -77,10 +77,19 @@ def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(
     figures = {f.name for f in (tmp_path / "figures" / "lab").iterdir()}
     assert figures == {"e1_pass_at_k.png", "e2_per_bin.png", "e3_entropy.png", "e4_self_distillation.png",
                        "e5_reflection.png", "e6_distillation.png"}
+    # stage 8, the toy study folded in: world on in detail, its figures in figures/ and its tables on the page
+    detail = {"e1_pass_at_k.png", "e2_per_bin_change.png", "e2_transitions.png", "e3_entropy.png",
+              "e4_self_distillation.png", "e5_length.png", "e6_distillation.png", "ablations.png", "knowledge.png"}
+    assert {f.name for f in (tmp_path / "figures").glob("*.png")} == detail
+    assert all(f"](figures/{name})" in page for name in detail)
+    for experiment in ("E1", "E2", "E3", "E4", "E5", "E6", "Ablations", "By knowledge needed"):
+        assert f"### {experiment}" in page
+    assert set(json.loads((tmp_path / "on" / "eval-train" / "metrics.json").read_text())["models"]) == {
+        "base", "rl-seed0", "base-from-base", "rl-from-rl", "base-from-rl"}
     for world in ("on", "off"):
         models = set(json.loads((tmp_path / world / "eval" / "metrics.json").read_text())["models"])
         assert {"base", "rl-seed0", "base-from-base", "base-from-rl"} <= models
-    assert {"process-seed0", "reasoning-only", "all-questions"} <= set(
+    assert {"process-seed0", "reasoning-only", "all-questions", "teacher", "rl-drgrpo", "rl-kl", "rl-from-rl"} <= set(
         json.loads((tmp_path / "on" / "eval" / "metrics.json").read_text())["models"])
     # stage 7 (the lab's k is below the paper's): the base's spread, and the hard-gap questions for every RL model
     paper_k = json.loads((tmp_path / "on" / "eval-paper-k" / "metrics.json").read_text())

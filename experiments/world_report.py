@@ -1,22 +1,21 @@
-"""The toy study's figures and tables, one per experiment of the paper, from its two evaluations.
+"""The default world in detail: one table set and one figure per experiment of the paper, from the claim lab's
+evaluations of that world (what the toy study showed, folded into the lab; claims_report.py puts it on the page).
 
-    python experiments/study_report.py runs/study        # toy_study.py runs this as its last step
-
-Reads <study>/eval-test/metrics.json (every model) and <study>/eval-train/metrics.json (the E1/E4
-models), and writes <study>/figures/*.png and <study>/tables.md: the numbers experiments/RESULTS.md
-quotes, each beside the paper's number it is judged against (`PAPER`). Bins are the base model's
-success count X out of k. RL runs named rl-seedN are shown one by one and as mean ± sd over seeds.
-The tables and plots themselves are report.py's, the ones every `evaluate.py` report uses.
+Reads <lab>/WORLD/eval/metrics.json (the test set: base, RL seeds, the GRPO ablations, every distillation, the
+teacher) and <lab>/WORLD/eval-train/metrics.json (a train subset: the E1 and E4 models), which claim_lab.py's stage 8
+writes, and returns the page's markdown with the figures drawn into a folder. Each number stands beside the paper's
+number it is judged against (`PAPER`). Bins are the base model's success count X out of k. RL runs named rl-seedN
+are shown one by one and as mean ± sd over seeds. The tables and plots themselves are report.py's, the ones every
+`evaluate.py` report uses; claims_report.py imports this file's helpers (`PAPER`, `seeds`, `mean_sd`, `points`).
 
 The toy world adds one lens the paper cannot have: every question's knowledge is known. A question
 is "hard-gap" if its solution needs a fact the base's tutor never states correctly, "partial-fact" if
 it needs a fact stated correctly only sometimes, and "other" otherwise. The tutor is read from the base
-model's folder (config.json's "minireason" hints), so the split follows the shipped models.
+model's folder (config.json's "minireason" hints), so the split follows the world's base.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -40,6 +39,10 @@ PAPER = {
     "E5": ("Fig. 3 and 14, 1.5B: mean characters base / RL, and reflection words per response",
            "all 707 / 643, correct 539 / 528, incorrect 974 / 899; reflection words 0.86-0.99 / 0.59-0.67"),
 }
+# The models each evaluation must hold before the section is written (besides rl-seed0, rl-seed1, ...)
+TEST_MODELS = ("base", "teacher", "rl-seed0", "rl-drgrpo", "rl-kl", "base-from-base", "rl-from-rl", "base-from-rl",
+               "reasoning-only", "all-questions")
+TRAIN_MODELS = ("base", "rl-seed0", "base-from-base", "rl-from-rl", "base-from-rl")
 
 
 def seeds(metrics: dict, prefix: str = "rl-seed") -> list[str]:
@@ -115,11 +118,12 @@ def knowledge_table(metrics: dict, groups: dict[str, np.ndarray]) -> list[str]:
     return rows
 
 
-def tables(test: dict, train: dict, tutor: LabTutor) -> str:
+def tables(test: dict, train: dict, tutor: LabTutor) -> list[str]:
+    """Every table, each under a level-3 heading, for the page."""
     s, entropy = seeds(test), (lambda m: m["per_bin_entropy"])
     distill, ablations = ["base", "teacher", "reasoning-only", "all-questions"], ["rl-seed0", "rl-drgrpo", "rl-kl"]
-    out = ["# Toy study tables", "", f"k = {test['k']} samples per question; bins by the base's X out of k; "
-           "accuracy and pass@k in %, changes in points.", ""]
+    out = [f"k = {test['k']} samples per question ({test['questions']} test questions, the first {train['questions']} "
+           "of the train split); bins by the base's X out of k; accuracy and pass@k in %, changes in points.", ""]
     for title, lines in [
         ("E1: accuracy vs capability, test", pass_table(test, ["base", *s, "teacher"], points)),
         ("E1: RL − base beside the paper, test", rl_summary(test, "test")),
@@ -143,8 +147,8 @@ def tables(test: dict, train: dict, tutor: LabTutor) -> str:
         ("By knowledge needed, train subset",
          knowledge_table(train, knowledge_groups("train", train["questions"], tutor))),
     ]:
-        out += [f"## {title}", "", *lines, ""]
-    return "\n".join(out)
+        out += [f"### {title}", "", *lines, ""]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -221,22 +225,15 @@ def plot_all(test: dict, train: dict, tutor: LabTutor, fig_dir: Path) -> list[Pa
     return [fig_dir / figure(fig_dir, name, draw, 1 if name in one_panel else 2) for name, draw in figures.items()]
 
 
-def write_study_report(study: Path, base: str = "toy-base") -> list[Path]:
-    test = json.loads((study / "eval-test" / "metrics.json").read_text())
-    train = json.loads((study / "eval-train" / "metrics.json").read_text())
-    tutor = LabTutor.from_model(base)
-    (study / "tables.md").write_text(tables(test, train, tutor))
-    return [study / "tables.md", *plot_all(test, train, tutor, study / "figures")]
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("study", type=Path, help="the study's output folder (toy_study.py --out)")
-    ap.add_argument("--base", default="toy-base", help="the base model (its folder holds the tutor)")
-    args = ap.parse_args()
-    files = write_study_report(args.study, args.base)
-    print("wrote " + ", ".join(str(f) for f in files))
-
-
-if __name__ == "__main__":
-    main()
+def world_detail(world_dir: Path, fig_dir: Path) -> list[str] | None:
+    """The page's section for one world: its figures (drawn into fig_dir, linked as figures/NAME, so fig_dir is
+    the page's figures/ folder) and tables. None while either evaluation lacks one of its models."""
+    evaluations = [world_dir / f"eval{split}" / "metrics.json" for split in ("", "-train")]
+    if not all(f.is_file() for f in evaluations):
+        return None
+    test, train = (json.loads(f.read_text()) for f in evaluations)
+    if not (set(TEST_MODELS) <= set(test["models"]) and set(TRAIN_MODELS) <= set(train["models"])):
+        return None
+    tutor = LabTutor.from_model(str(world_dir / "toy-base"))
+    figures = plot_all(test, train, tutor, fig_dir)
+    return [f"![{f.stem}](figures/{f.name})" for f in figures] + [""] + tables(test, train, tutor)
