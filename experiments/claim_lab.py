@@ -11,11 +11,12 @@ the reasons:
   reach (E1, E2)      --long-sum: five-digit final sums, which only the hardest level has, are rare knowledge
   faithfulness (E4)   --guess: some boxes hold an unwritten attempt's result, not the result of the steps
   reflection (E5)     --reflect / --reflect-fix: superficial reflection in "on", effective in "off"
-World "on" (shared knowledge, the default world) has all three at their paper-like settings, and states its gap
-facts 5 above their truth instead of 2 (design v2, a change after the first run: claims_notes.md says why). World
-"off" is the shipped toy-base's tutor, whose rare facts easy questions share and which never guesses, with effective
-reflection. World "local" (knowledge locality, design v3) is world off's tutor and base, but RL's training
-questions seldom need a rare fact (`LOCALITY`): the paper's §4.2 mechanism for E1 and E2, as a knob.
+World "on" (shared knowledge, the default world; its base is the shipped toy-base) has all three at their paper-like
+settings, and states its gap facts 5 above their truth instead of 2 (design v2, a change after the first run:
+claims_notes.md says why). World "off" is the toy study's tutor (the earlier toy-base's), whose rare facts easy
+questions share and which never guesses, with effective reflection. World "local" (knowledge locality, design v3)
+is world off's tutor and base, but RL's training questions seldom need a rare fact (`LOCALITY`): the paper's §4.2
+mechanism for E1 and E2, as a knob.
 
 Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is rewritten after each):
   1 pretrain a base per world                  python -m minireason.lab_world --only base
@@ -148,9 +149,10 @@ def parallel(lab: Lab, tasks: list) -> None:
 
 
 def shipped_base(world: str) -> Path | None:
-    """The base the repository ships for a world (minireason/toy_models/lab-WORLD), if any. It must have been
-    pretrained with the world's flags: its recorded tutor and context are checked against WORLDS."""
-    folder = TOY_MODELS_DIR / f"lab-{'off' if world in LOCALITY else world}"
+    """The base the repository ships for a world, if any: the default world's is toy-base, the others' lab-WORLD
+    (world local shares world off's). It must have been pretrained with the world's flags: its recorded tutor and
+    context are checked against WORLDS."""
+    folder = TOY_MODELS_DIR / ("toy-base" if world == "on" else f"lab-{'off' if world in LOCALITY else world}")
     if not folder.is_dir():
         return None
     flags, context = lab_parser().parse_args(WORLDS[world]), model_hints(folder).get("pretrain", {}).get("context")
@@ -311,7 +313,7 @@ def main() -> None:
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--fast", action="store_true", help="k = 64 and a 1000-question distillation pool")
     size.add_argument("--mini", action="store_true",
-                      help="a miniature lab: the shipped toy-base for both worlds, 2 RL steps, 16 questions, k = 4")
+                      help="a miniature lab: the shipped toy-base for every world, 2 RL steps, 16 questions, k = 4")
     args = ap.parse_args()
     page = args.page or (args.out / "CLAIMS.md" if args.mini else ROOT / "experiments" / "CLAIMS.md")
     lab = Lab(args.out, k=4 if args.mini else 64 if args.fast else 256, seeds=args.seeds, page=page, mini=args.mini,

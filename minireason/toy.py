@@ -23,8 +23,10 @@ A solution (for the question "What is 347 * 29?", the prompt, question-only):
 then the end token <|im_end|>.
 
 `python -m minireason.toy --help` lists the knobs. `python -m minireason.toy` checks the tutor's own
-success histogram (seconds), then pretrains `toy-base` (noisy, gapped tutor) and `toy-teacher`
-(clean tutor) into minireason/toy_models/.
+success histogram (seconds), then pretrains a base on this tutor (noisy, gapped) and `toy-teacher` (clean tutor);
+`--only teacher` re-creates the shipped teacher. The shipped `toy-base` is the claim lab's default world's base
+(lab_world.py's tutor, with its mechanisms on): `python -m minireason.lab_world --only base` with that world's flags
+(experiments/claim_lab.py's `WORLDS["on"]`) re-creates it.
 """
 
 from __future__ import annotations

@@ -199,6 +199,7 @@ def bad_files(tmp_path_factory):
 def test_bad_input_is_one_line(case, bad_files, tmp_path):
     d, out = bad_files, str(tmp_path / "out")
     model = str(d / "truncated-model")
+    context = json.loads((TOY_MODELS_DIR / "toy-base" / "config.json").read_text())["max_position_embeddings"]
     args, needles = {
         "truncated weights: evaluate": (["evaluate.py", "--model", f"m={model}", "--limit", "2", "--k", "1", "--out",
                                          out], ["model.safetensors: not a readable safetensors file"]),
@@ -209,7 +210,7 @@ def test_bad_input_is_one_line(case, bad_files, tmp_path):
         "non-UTF-8 data": (["evaluate.py", "--data", str(d / "latin1.jsonl"), "--out", out],
                            ["latin1.jsonl:2: not UTF-8 text (byte 0xe9"]),
         "prompt over the context": (["evaluate.py", "--data", str(d / "long.jsonl"), "--k", "1", "--out", out],
-                                    ["prompt 0 has", "more than the model's context of 256"]),
+                                    ["prompt 0 has", f"more than the model's context of {context}"]),
         "out is a file": (["train_rl.py", "--out", str(d / "a-file")], ["a-file: exists and is not a folder"]),
         "out not writable": (["evaluate.py", "--limit", "2", "--k", "1", "--out", "/proc/minireason-x"],
                              ["/proc/minireason-x"]),

@@ -175,7 +175,7 @@ def test_exposure_counts_the_groups_that_need_each_rare_fact_and_those_with_a_ri
 def test_locality_keeps_every_other_question_and_the_given_share_of_those_needing_rare_knowledge():
     from minireason.lab_world import local_rl_questions
 
-    tutor = LabTutor.from_model("lab-on")  # partial facts, gap facts and rare long sums
+    tutor = LabTutor.from_model("toy-base")  # partial facts, gap facts and rare long sums
     train = toy_split("train")
     groups = {p.id: knowledge_group(p, tutor) for p in train}
     rare = [p for p in train if groups[p.id] in ("partial-fact", "long-sum")]

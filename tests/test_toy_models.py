@@ -2,7 +2,7 @@
 
 import pytest
 
-from minireason.model import load_pretrained, resolve_model_dir
+from minireason.model import load_pretrained, model_hints, resolve_model_dir
 from minireason.sampler import SamplingParams, generate
 from minireason.tasks import LEVELS, toy_split
 from minireason.tokenizer import Tokenizer
@@ -16,8 +16,8 @@ def success_counts(name, problems, k):
     d = resolve_model_dir(name)
     model, tok = load_pretrained(d), Tokenizer.from_dir(d)
     samples = generate(
-        model, tok, [p.question for p in problems], SamplingParams(n=k, temperature=1.0, max_new_tokens=160)
-    )
+        model, tok, [p.question for p in problems],
+        SamplingParams(n=k, temperature=1.0, max_new_tokens=model_hints(d)["max_new_tokens"]))
     counts = [0] * len(problems)
     for s in samples:
         counts[s.prompt_index] += is_correct(s.text, problems[s.prompt_index].answer)
