@@ -23,9 +23,10 @@ A solution (for the question "What is 347 * 29?", the prompt, question-only):
 then the end token <|im_end|>.
 
 `python -m minireason.toy --help` lists the knobs. `python -m minireason.toy` checks the tutor's own
-success histogram (seconds), then pretrains a base on this tutor (noisy, gapped) and `toy-teacher` (clean tutor);
-`--only teacher` re-creates the shipped teacher. The shipped `toy-base` is the claim lab's default world's base
-(lab_world.py's tutor, with its mechanisms on): `python -m minireason.lab_world --only base` with that world's flags
+success histogram (seconds), then pretrains a base on this tutor (noisy, gapped) and `toy-teacher` (clean tutor)
+into runs/toy-models/ (`--out minireason/toy_models --only teacher` re-creates the shipped teacher). The shipped
+`toy-base` is the claim lab's default world's base (lab_world.py's tutor, with its mechanisms on):
+`python -m minireason.lab_world --only base --out minireason/toy_models` with that world's flags
 (experiments/claim_lab.py's `WORLDS["on"]`) re-creates it.
 """
 
@@ -47,7 +48,7 @@ from tokenizers import decoders, models, pre_tokenizers
 from tqdm.auto import tqdm
 
 from .metrics import bin_counts, default_bins
-from .model import TOY_MODELS_DIR, ModelConfig, build_model
+from .model import ModelConfig, build_model
 from .sft import sft_step
 from .tasks import LEVELS, TRAIN_LEVEL_WEIGHTS, Problem, make_problem, toy_split
 from .training import OptimConfig, build_optimizer
@@ -355,7 +356,9 @@ def build_parser(prog: str = "python -m minireason.toy") -> argparse.ArgumentPar
     p.add_argument("--context", type=int, default=pd.context, help="positions (384 for a reflecting tutor)")
     p.add_argument("--only", choices=["base", "teacher"], help="train just one of the two models")
     p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
-    p.add_argument("--out", type=Path, default=TOY_MODELS_DIR, help="folder that receives toy-base/ and toy-teacher/")
+    p.add_argument("--out", type=Path, default=Path("runs") / "toy-models",
+                   help="folder that receives toy-base/ and toy-teacher/ (to replace a shipped model, copy it into "
+                        "minireason/toy_models/ or pass that folder)")
     ap.add_argument("--check-only", action="store_true", help="print the tutor's histogram and stop")
     ap.add_argument("--k", type=int, default=64, help="samples per test question for the tutor check")
     return ap

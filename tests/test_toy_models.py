@@ -31,8 +31,8 @@ def test_shipped_base_has_a_broad_spread_and_unsolvable_gaps():
     x = success_counts("toy-base", problems, K)
     n = len(problems)
     pass1 = sum(x) / (K * n)
-    assert 0.42 <= pass1 <= 0.65
-    assert 0.06 <= sum(c == 0 for c in x) / n <= 0.25  # [0]
+    assert 0.28 <= pass1 <= 0.50  # measured 0.363 (world on's base; the earlier plain-tutor toy-base: 0.48)
+    assert 0.10 <= sum(c == 0 for c in x) / n <= 0.30  # [0]; measured 0.20
     assert sum(1 <= c <= 2 for c in x) / n >= 0.04  # the rarely-solved questions exist ([1-4] at k=64)
     assert sum(3 <= c <= 16 for c in x) / n >= 0.10  # the middle is populated
     assert sum(c > 16 for c in x) / n <= 0.65
