@@ -37,7 +37,8 @@ def workload(args) -> tuple[torch.nn.Module, object, list, int]:
         model, tok = load_pretrained(folder, device=args.device), Tokenizer.from_dir(folder)
         return model, tok, [p.question for p in toy_split("test")[: args.rows // 8]], args.new_tokens or 240
     cfg = ModelConfig(**{**SHAPES[args.shape], "num_hidden_layers": args.layers}, max_position_embeddings=1024)
-    model = build_model(cfg, seed=0, device=args.device, dtype=torch.bfloat16 if args.device == "cuda" else torch.float32)
+    dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
+    model = build_model(cfg, seed=0, device=args.device, dtype=dtype)
     prompts = torch.randint(1, cfg.vocab_size, (args.rows // 8, 64), generator=torch.Generator().manual_seed(0))
     return model, IdTokenizer(eos=cfg.vocab_size), prompts.tolist(), args.new_tokens or 128
 
