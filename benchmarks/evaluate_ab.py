@@ -2,13 +2,15 @@
 
     python benchmarks/evaluate_ab.py                     # toy-base, 600 questions x k = 8, this vs 4b74a6f, twice
     python benchmarks/evaluate_ab.py --old cc815fe --k 64 --rounds 1
+    python benchmarks/evaluate_ab.py --model lab-off     # another model folder or shipped toy model
 
 Each run is a fresh process that does what `python evaluate.py --model base=toy-base --k K --no-figures` does
 for one model (collect.sample_model: blocks of questions, each block one `generate` call), with the package
 of this tree or of commit --old (extracted with `git archive`: its sampler, model and collect together). Runs
 alternate (new, old, new, old, ...) so that a machine busy for a while slows both. Reported per run: wall
 seconds, samples/s, and the process's peak resident memory. The old sampler draws other random numbers, so
-the samples differ, not their distribution.
+the samples differ, not their distribution. Both sides sample the same weights: this tree's model folder (an older
+commit ships other toy models under the same names).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_run(tree: Path, k: int, out: Path) -> dict:
+def one_run(tree: Path, k: int, out: Path, model: str) -> dict:
     """In this process: sample the toy test set with the minireason package of `tree` and measure it."""
     sys.path.insert(0, str(tree))
     from minireason import collect
@@ -36,7 +38,7 @@ def one_run(tree: Path, k: int, out: Path) -> dict:
     params = SamplingParams(n=k, temperature=1.0, top_k=50, max_new_tokens=160, seed=0)
     t0, before = time.time(), resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = before.ru_utime + before.ru_stime
-    collect.sample_model("toy-base", problems, out, params, "test", progress=False)
+    collect.sample_model(model, problems, out, params, "test", progress=False)
     seconds = time.time() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"seconds": round(seconds, 1), "samples_per_s": round(len(problems) * k / seconds, 1),
@@ -48,6 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--old", default="4b74a6f", help="the commit whose sampler.py is the baseline")
     ap.add_argument("--k", type=int, default=8)
+    ap.add_argument("--model", default="toy-base", help="a model folder, or a toy model this tree ships")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, help="torch threads per run (1: CPU seconds compare fairly on a busy "
                     "machine, where wall seconds do not)")
@@ -58,8 +61,12 @@ def main() -> None:
         if args.threads:
             import torch
             torch.set_num_threads(args.threads)
-        print(json.dumps(one_run(args.tree, args.k, args.out)))
+        print(json.dumps(one_run(args.tree, args.k, args.out, args.model)))
         return
+    sys.path.insert(0, str(ROOT))  # here, not at the top: a measured run must import only its own tree's package
+    from minireason.model import resolve_model_dir
+
+    model = str(resolve_model_dir(args.model).resolve())  # this tree's folder, for both sides
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         old_tree = Path(tmp) / "old"
@@ -68,13 +75,13 @@ def main() -> None:
         subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
         for r in range(args.rounds):
             for which, tree in (("new", ROOT), ("old", old_tree)):
-                cmd = [sys.executable, __file__, "--tree", str(tree), "--k", str(args.k),
+                cmd = [sys.executable, __file__, "--tree", str(tree), "--k", str(args.k), "--model", model,
                        "--out", str(Path(tmp) / f"{which}-{r}.jsonl"), *(["--threads", str(args.threads)]
                                                                          if args.threads else [])]
                 done = subprocess.run(cmd, check=True, capture_output=True, text=True)
                 results.append({"sampler": which, **json.loads(done.stdout.strip().splitlines()[-1])})
                 print(results[-1], flush=True)
-    print(f"\ntoy test set, 600 questions x k = {args.k}, toy-base, T = 1.0, top-k 50 (this tree vs {args.old}):")
+    print(f"\ntoy test set, 600 questions x k = {args.k}, {args.model}, T = 1.0, top-k 50 (this tree vs {args.old}):")
     print("| sampler | seconds | samples/s | CPU seconds | peak memory (MB) |\n|---|---|---|---|---|")
     for row in results:
         print(f"| {row['sampler']} | {row['seconds']} | {row['samples_per_s']} | {row['cpu_s']} | {row['peak_mb']} |")
