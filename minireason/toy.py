@@ -331,7 +331,8 @@ def build_parser(prog: str = "python -m minireason.toy") -> argparse.ArgumentPar
     ap = argparse.ArgumentParser(
         prog=prog, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Check the toy tutor's success histogram, then pretrain toy-base (noisy, gapped tutor) and "
-                    "toy-teacher (clean tutor) from scratch into minireason/toy_models/.")
+                    "toy-teacher (clean tutor) from scratch into --out (runs/toy-models/; the shipped models are "
+                    "in minireason/toy_models/).")
     t = ap.add_argument_group("tutor knobs (the base's tutor; the teacher's tutor is clean: no slips, no gaps)")
     t.add_argument("--slip", type=float, default=d.slip, help="slip rate of a step on an easy digit pair")
     t.add_argument("--hard-slip", type=float, default=d.hard_slip, help="slip rate of a step on a hard digit pair")
