@@ -34,7 +34,7 @@ from minireason.runs import (
     save_checkpoint,
     start_training,
 )
-from minireason.sampler import SamplingParams
+from minireason.sampler import DecodeSession, SamplingParams
 from minireason.tasks import is_real_data, load_questions
 from minireason.tokenizer import Tokenizer
 from minireason.toy import process_correct
@@ -56,6 +56,8 @@ class RLConfig(TrainConfig):
     reward: str = flag("outcome", "outcome: +1 when the boxed answer is right (the paper); process (toy data only): "
                       "+1 only when every step of the trace is right", choices=("outcome", "process"))
     eval_every: int = flag(40, "held-out pass@1 every N steps (0 = never)", low=0)
+    keep_decode_graphs: bool = flag(False, "keep the sampler's KV cache and CUDA graphs from one rollout to the next: "
+                                    "no capture per step, but the cache stays in memory through each update")
     eval_samples: int = flag(4, "samples per held-out question for the periodic pass@1", low=1)
     eval_questions: int = flag(300, "held-out questions for the periodic pass@1", low=1)
 
@@ -91,13 +93,14 @@ def main(argv=None) -> None:
     if cfg.beta:  # the KL anchor: the model the run started from
         ref_model = load_pretrained(run.source, dtype=run.dtype, device=run.device).eval().requires_grad_(False)
 
+    session = DecodeSession() if cfg.keep_decode_graphs else None
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="GRPO")
     for step in bar:
         t0 = time.time()
         step_seed = cfg.seed * STEP_SEED_STRIDE + step  # questions and samples depend only on (seed, step)
         questions = random.Random(step_seed).sample(train, cfg.batch_questions)
         with torch.no_grad(), run.autocast():
-            ro = rollout(model, tok, questions, cfg.template, grpo, step_seed, run.grader, judge)
+            ro = rollout(model, tok, questions, cfg.template, grpo, step_seed, run.grader, judge, session)
         try:
             row = {
                 "step": step + 1,

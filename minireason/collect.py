@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from .model import Transformer, default_template, fingerprint, load_pretrained, resolve_model_dir
 from .files import append_lines, atomic_write, locked, read_text
-from .sampler import SamplingParams, generate
+from .sampler import DecodeSession, SamplingParams, generate
 from .tasks import Problem
 from .tokenizer import Tokenizer, format_prompt
 from .verifier import ExactGrader, Grader, grade
@@ -111,6 +111,7 @@ def collect(
     with locked(out_file.with_name(out_file.name + ".lock"), str(out_file)):
         done = _open_samples_file(out_file, header)
         per_block = max(1, BLOCK_SAMPLES // params.n)
+        session = DecodeSession()  # the blocks reuse one KV cache (and on CUDA its captured graphs)
         starts = range(0, len(problems), per_block)
         bar = tqdm(total=len(problems), initial=sum(p.id in done for p in problems),
                    desc=f"sampling {out_file.stem}", unit="question", disable=not progress)
@@ -121,7 +122,7 @@ def collect(
                 continue
             prompts = [format_prompt(p.question, template) for p in block]  # sampled whole: the same draws resumed
             block_params = SamplingParams(**{**params.__dict__, "first_sample": start * params.n})
-            samples = generate(model, tokenizer, prompts, block_params)
+            samples = generate(model, tokenizer, prompts, block_params, session=session)
             for i, p in enumerate(block):
                 if p.id not in done:
                     responses = verify_samples(samples[i * params.n : (i + 1) * params.n], p.answer, grader)

@@ -43,7 +43,7 @@ from typing import Callable
 
 import torch
 
-from .sampler import SamplingParams, generate
+from .sampler import DecodeSession, SamplingParams, generate
 from .tasks import Problem
 from .tokenizer import format_prompt
 from .training import (NonFiniteError, OptimConfig, completion_batch, micro_batches, optimizer_step,
@@ -154,16 +154,19 @@ class Rollout:
 
 
 def rollout(model, tokenizer, questions, template: str, cfg: GRPOConfig, seed: int,
-            grader: Grader | None = None, judge: Callable[[str, Problem], bool] | None = None) -> Rollout:
+            grader: Grader | None = None, judge: Callable[[str, Problem], bool] | None = None,
+            session: DecodeSession | None = None) -> Rollout:
     """G samples per question, verified rewards, group advantages. The reward is +1 when the response is
     right: by default when the grader accepts its last box (an outcome reward); `judge(text, question)`
-    replaces that test (e.g. `toy.process_correct`, a process reward)."""
+    replaces that test (e.g. `toy.process_correct`, a process reward). `session`: the sampler's, kept across
+    rollouts (sampler.DecodeSession)."""
     t0 = time.time()
     grader = grader or ExactGrader()
     judge = judge or (lambda text, q: grade(text, q.answer, grader))
     params = SamplingParams(n=cfg.group_size, temperature=cfg.temperature, top_k=cfg.top_k,
                             max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=seed)
-    samples = generate(model, tokenizer, [format_prompt(q.question, template) for q in questions], params)
+    samples = generate(model, tokenizer, [format_prompt(q.question, template) for q in questions], params,
+                       session=session)
     rewards = torch.tensor([reward(judge(s.text, questions[s.prompt_index])) for s in samples])
     advantages = group_advantages(rewards.view(len(questions), cfg.group_size), cfg.scale_std).flatten()
     return Rollout(samples, rewards, advantages, time.time() - t0)

@@ -176,7 +176,7 @@ class TrainConfig:
     device: str | None = flag(None, "cuda or cpu (default: cuda when available)")
 
 
-RESUME_MAY_CHANGE = ("device",)
+RESUME_MAY_CHANGE = ("device", "keep_decode_graphs")  # where it runs, not what it computes
 RUN_LOCK = ".lock"  # held by the process that writes the run folder (files.lock)
 
 

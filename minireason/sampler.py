@@ -28,15 +28,17 @@ change), and the step needs no random-generator state. Each token also gets its 
 model's own distribution, log softmax(logits)[token] at temperature 1 with no filtering (one logsumexp):
 what a full forward pass over the finished sequence gives, GRPO's pi_old.
 
-On CUDA the decode step (forward, token choice and bookkeeping) is captured as a CUDA graph, one per
-attended length L, and replayed; the host looks at the rows only every `CHECK_EVERY_CUDA` steps, since
-reading a GPU value waits for the GPU. On the CPU everything runs eagerly and checks every step.
+On CUDA the decode step (forward, token choice and bookkeeping) is captured as a CUDA graph, one per row count
+and attended length L (`cuda_graph.py`), and replayed; the host looks at the rows only every `CHECK_EVERY_CUDA`
+steps, since reading a GPU value waits for the GPU. On the CPU everything runs eagerly and checks every step.
+
+What a call allocates (the cache, the rows, the graphs) is freed when it returns, unless the caller passes a
+`DecodeSession`: then the next call with the same model and sampling settings reuses them, graphs included
+(an evaluation's blocks, GRPO's rollouts). The session holds that memory until it is dropped.
 """
 
 from __future__ import annotations
 
-import time
-import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -44,10 +46,10 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from .cuda_graph import ATTEND_BUCKET, StepGraphs, round_up
 from .model import Transformer
 from .tokenizer import Tokenizer
 
-ATTEND_BUCKET = 128  # with CUDA graphs, attended slots round up to a multiple of this: few graphs, little waste
 CPU_ROWS = 128  # rows on the CPU: more made the toy evaluation slower and bigger (benchmarks/RESULTS.md)
 CUDA_KV_SHARE = 0.6  # of the GPU memory free (weights and optimizer already there), for the KV cache
 CHECK_EVERY_CUDA = 8  # decode steps between two looks at the rows on CUDA (a done row idles at most this long)
@@ -162,7 +164,7 @@ def sample_tokens(logits: torch.Tensor, params: SamplingParams, generator: torch
     return select_tokens(logits, params, uniform)[0]
 
 
-def hashed_uniform(seed: int, sample_ids: torch.Tensor, token_index: torch.Tensor) -> torch.Tensor:
+def hashed_uniform(seed: int | torch.Tensor, sample_ids: torch.Tensor, token_index: torch.Tensor) -> torch.Tensor:
     """A uniform number in [0, 1) for each (seed, sample, token) triple: a counter-based generator.
 
     Three rounds of xor-shift-multiply over 32-bit words mix the three counters; the top 24 bits make the
@@ -188,6 +190,7 @@ class Rows:
     steps: torch.Tensor  # (R,) tokens generated so far
     done: torch.Tensor  # (R,) no more tokens (EOS, max_new_tokens, or no sample at all)
     sample_ids: torch.Tensor  # (R,) first_sample + prompt index * n + sample number: the uniform numbers' key
+    seeds: torch.Tensor  # (R,) the call's seed, the uniform numbers' other key (a tensor: a graph outlives a call)
     key_real: torch.Tensor  # (R, S) slots that hold this row's tokens
     out_tokens: torch.Tensor  # (R, max_new + 1) generated tokens; the last column takes done rows' writes
     out_logprobs: torch.Tensor  # (R, max_new + 1)
@@ -196,7 +199,7 @@ class Rows:
     def empty(R: int, S: int, max_new: int, device: torch.device) -> "Rows":
         long = dict(dtype=torch.long, device=device)
         return Rows(torch.zeros(R, **long), torch.zeros(R, **long), torch.zeros(R, **long),
-                    torch.ones(R, dtype=torch.bool, device=device), torch.zeros(R, **long),
+                    torch.ones(R, dtype=torch.bool, device=device), torch.zeros(R, **long), torch.zeros(R, **long),
                     torch.zeros(R, S, dtype=torch.bool, device=device), torch.zeros(R, max_new + 1, **long),
                     torch.zeros(R, max_new + 1, device=device))
 
@@ -214,6 +217,63 @@ class Rows:
 
 
 # ----------------------------------------------------------------------------------------------
+# The decode buffers: made per call, or kept by the caller's session
+
+
+@dataclass
+class DecodeBuffers:
+    """What a decode step reads and writes in place, and the CUDA graphs captured on it (None: eager steps)."""
+    layout: tuple  # what a captured step bakes in besides these tensors (decode_layout); a call with another makes new
+    rows: Rows
+    cache: KVCache
+    eos: torch.Tensor
+    graphs: StepGraphs | None
+
+
+class DecodeSession:
+    """Hold one across `generate` calls to reuse their decode buffers and CUDA graphs; drop it to free them."""
+
+    def __init__(self):
+        self.buffers: DecodeBuffers | None = None
+
+
+def decode_layout(model: Transformer, tokenizer: Tokenizer, params: SamplingParams, use_graphs: bool) -> tuple:
+    """Everything a captured decode step holds fixed apart from its tensors' contents: the weights' storage (the
+    same model, not moved), the cache dtype, the sampling constants, the EOS ids, max_new_tokens."""
+    p = next(model.parameters())
+    dtype = torch.get_autocast_dtype(p.device.type) if torch.is_autocast_enabled(p.device.type) else p.dtype
+    return (str(p.device), dtype, tuple(w.data_ptr() for w in model.parameters()), params.max_new_tokens,
+            params.temperature, params.top_k, params.top_p, tuple(tokenizer.eos_ids), use_graphs)
+
+
+def use_cuda_graphs(params: SamplingParams, device: torch.device) -> bool:
+    return params.cuda_graph and device.type == "cuda"
+
+
+def decode_buffers(model: Transformer, tokenizer: Tokenizer, params: SamplingParams, slots: int, samples: int,
+                   session: DecodeSession | None) -> DecodeBuffers:
+    """The session's buffers when they fit this call (same layout, at least `slots` slots and the rows wanted, no
+    more rows than max_rows), else new ones (the session's old ones freed first), kept in the session if any."""
+    device = next(model.parameters()).device
+    use_graphs = use_cuda_graphs(params, device)
+    layout = decode_layout(model, tokenizer, params, use_graphs)
+    old = session.buffers if session else None
+    if old and old.layout == layout and old.cache.k.shape[3] >= slots:
+        rows = len(old.rows.tokens)
+        if (params.max_rows or rows) >= rows >= min(samples, params.max_rows or machine_rows(model, slots)):
+            return old
+    if session:
+        session.buffers = old = None  # freed before the new ones are sized from free memory
+    R = max(1, min(samples, params.max_rows or machine_rows(model, slots)))
+    S = min(round_up(slots, ATTEND_BUCKET), model.config.max_position_embeddings) if use_graphs else slots
+    buffers = DecodeBuffers(layout, Rows.empty(R, S, params.max_new_tokens, device), KVCache.empty(model, R, S),
+                            torch.tensor(tokenizer.eos_ids, device=device), StepGraphs() if use_graphs else None)
+    if session:
+        session.buffers = buffers
+    return buffers
+
+
+# ----------------------------------------------------------------------------------------------
 # Generation
 
 
@@ -225,22 +285,28 @@ def generate(
     params: SamplingParams,
     progress: bool = False,
     stats: dict | None = None,
+    session: DecodeSession | None = None,
 ) -> list[Sample]:
     """`params.n` samples for each prompt (text, already templated, or token ids), ordered by prompt then sample.
     `stats`, when given, receives the scheduler's counts: decode_steps, row_steps (rows run, summed over the
     steps; the occupancy of a run is its generated tokens after each sample's first / row_steps), and on CUDA
-    the graphs captured and the seconds their capture took."""
+    the graphs captured in this call and the seconds their capture took. `session`: see the module docstring."""
     prompt_ids = [tokenizer.encode(p) if isinstance(p, str) else list(p) for p in prompts]
     check_prompt_lengths(model, prompt_ids, params.max_new_tokens)
     was_training = model.training
     model.eval()
     bar = tqdm(total=len(prompt_ids) * params.n, desc="sampling", unit="sample", disable=not progress, leave=False)
     try:
-        scheduler = _Scheduler(model, tokenizer, prompt_ids, params)
+        slots = max(len(p) for p in prompt_ids) + params.max_new_tokens
+        buffers = decode_buffers(model, tokenizer, params, slots, len(prompt_ids) * params.n, session)
+        graphs = buffers.graphs or StepGraphs()  # (an empty one: nothing captured)
+        graphs_before, capture_before = len(graphs.graphs), graphs.capture_seconds
+        scheduler = _Scheduler(model, tokenizer, prompt_ids, params, buffers)
         samples = scheduler.run(bar)
         if stats is not None:
             stats.update(decode_steps=scheduler.decode_steps, row_steps=scheduler.row_steps,
-                         graphs=len(scheduler.decoder.graphs), capture_seconds=scheduler.decoder.capture_seconds)
+                         graphs=len(graphs.graphs) - graphs_before,
+                         capture_seconds=graphs.capture_seconds - capture_before)
     finally:
         bar.close()
         model.train(was_training)
@@ -278,21 +344,19 @@ def check_prompt_lengths(model: Transformer, prompt_ids: list[list[int]], max_ne
 class _Scheduler:
     """The admit / decode / harvest loop of the module docstring, for one call of `generate`."""
 
-    def __init__(self, model: Transformer, tokenizer: Tokenizer, prompt_ids: list[list[int]], params: SamplingParams):
+    def __init__(self, model: Transformer, tokenizer: Tokenizer, prompt_ids: list[list[int]], params: SamplingParams,
+                 buffers: DecodeBuffers):
         self.model, self.tokenizer, self.prompt_ids, self.params = model, tokenizer, prompt_ids, params
         self.device = next(model.parameters()).device
-        self.eos = torch.tensor(tokenizer.eos_ids, device=self.device)
-        self.S = max(len(p) for p in prompt_ids) + params.max_new_tokens  # slots per row
-        n_samples = len(prompt_ids) * params.n
-        R = max(1, min(n_samples, params.max_rows or machine_rows(model, self.S)))
-        self.waiting = deque(range(n_samples))  # sample numbers: prompt index * n + sample index
+        self.full_rows, self.full_cache, self.eos = buffers.rows, buffers.cache, buffers.eos
+        self.graphs = buffers.graphs
+        self.full_rows.done.fill_(True)  # (a session's rows: all free)
+        R, self.S = self.full_cache.k.shape[1], self.full_cache.k.shape[3]  # rows, slots per row
+        self.waiting = deque(range(len(prompt_ids) * params.n))  # sample numbers: prompt index * n + sample index
         self.occupant: list[int | None] = [None] * R  # the sample number each row holds
         self.lengths = [0] * R  # host copy of each row's position (the next slot it writes)
-        self.full_rows = Rows.empty(R, self.S, params.max_new_tokens, self.device)
-        self.full_cache = KVCache.empty(model, R, self.S)
         self.rows, self.cache = self.full_rows, self.full_cache  # the first rows of each, once packed
-        self.decoder = _Decoder(use_graph=params.cuda_graph and self.device.type == "cuda")
-        self.check_every = 1 if self.device.type == "cpu" else CHECK_EVERY_CUDA
+        self.check_every = CHECK_EVERY_CUDA if self.graphs or self.device.type == "cuda" else 1
         self.decode_steps = self.row_steps = 0  # counted here: a CUDA graph's replay runs no Python hook
 
     def run(self, bar) -> list[tuple[int, Sample]]:
@@ -308,7 +372,7 @@ class _Scheduler:
             if not self.waiting:
                 self.pack_rows()
             for _ in range(self.check_every):
-                self.decoder.step(self, self.attend_len())
+                self.step(self.attend_len())
                 self.decode_steps, self.row_steps = self.decode_steps + 1, self.row_steps + len(self.occupant)
                 self.lengths = [min(n + 1, self.S - 1) for n in self.lengths]
 
@@ -339,8 +403,15 @@ class _Scheduler:
     def attend_len(self) -> int:
         """Slots the next step reads: the longest row's, this step's slot included; rounded up for CUDA graphs."""
         longest = max(n for n, o in zip(self.lengths, self.occupant) if o is not None) + 1
-        bucket = ATTEND_BUCKET if self.decoder.use_graph else 1
-        return min(self.S, -(-longest // bucket) * bucket)
+        return min(self.S, round_up(longest, ATTEND_BUCKET if self.graphs else 1))
+
+    def step(self, attend_len: int) -> None:
+        """One decode step of the running rows: eager, or the graph of (rows running, slots read)."""
+        rows, cache, params, eos, slots = self.rows, self.cache, self.params, self.eos, self.S
+        run = lambda: decode_step(self.model, rows, cache, attend_len, params, eos, slots)  # noqa: E731
+        if self.graphs is None:
+            return run()
+        self.graphs.run((len(self.occupant), attend_len), run, list(vars(self.full_rows).values()))
 
     def admit(self) -> int:
         """Free rows take the next waiting samples: prefill their distinct prompts, draw each first token."""
@@ -353,9 +424,10 @@ class _Scheduler:
         which = torch.tensor(free, device=self.device)
         rows = self.rows
         rows.sample_ids[which] = torch.tensor(sample_ids, device=self.device) + self.params.first_sample
+        rows.seeds[which] = self.params.seed
         rows.steps[which], rows.done[which] = 0, False
         rows.positions[which] = lengths
-        uniform = hashed_uniform(self.params.seed, rows.sample_ids[which], rows.steps[which])
+        uniform = hashed_uniform(rows.seeds[which], rows.sample_ids[which], rows.steps[which])
         tokens, logprobs = select_tokens(logits, self.params, uniform)
         rows.record(which, tokens, logprobs, self.eos, self.params.max_new_tokens)
         for r, s, n in zip(free, sample_ids, lengths.tolist()):
@@ -405,57 +477,15 @@ class _Scheduler:
         return out
 
 
-class _Decoder:
-    """One decode step for every row of a scheduler (feed, draw, record); on CUDA, through one captured graph per
-    attended length. It holds no reference to the scheduler (each call gets it), so when `generate` returns,
-    the cache, rows and graphs are freed at once, not left to Python's cycle collector."""
-
-    def __init__(self, use_graph: bool):
-        self.use_graph = use_graph
-        self.graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}  # (rows running, slots read) -> graph
-        self.pool = None
-        self.capture_seconds = 0.0  # warm-up, capture and instantiation, apart from decoding
-
-    def run_step(self, s: _Scheduler, attend_len: int) -> None:
-        rows = s.rows
-        rows.key_real.scatter_(1, rows.positions[:, None], True)
-        s.cache.write_slots, s.cache.attend_len = rows.positions[:, None], attend_len
-        keys = rows.key_real[:, :attend_len]  # (R, L)
-        logits = s.model(rows.tokens[:, None], rows.positions[:, None], attention_mask=keys, kv_cache=s.cache)
-        logits = logits[:, -1]  # (R, vocab)
-        uniform = hashed_uniform(s.params.seed, rows.sample_ids, rows.steps)
-        tokens, logprobs = select_tokens(logits, s.params, uniform)
-        rows.positions.add_(1).clamp_(max=s.S - 1)  # a done row keeps writing its last slot until harvested
-        rows.record(torch.arange(len(s.occupant), device=s.device), tokens, logprobs, s.eos, s.params.max_new_tokens)
-
-    def step(self, s: _Scheduler, attend_len: int) -> None:
-        if not self.use_graph:
-            return self.run_step(s, attend_len)
-        key = (len(s.occupant), attend_len)  # what fixes a graph's shapes: rows running, slots read
-        if key not in self.graphs:
-            started = time.perf_counter()
-            try:
-                self.capture(s, attend_len)
-                self.capture_seconds += time.perf_counter() - started
-            except Exception as e:  # an unsupported op or driver: stay correct, only slower
-                warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); decoding eagerly")
-                self.use_graph = False
-                return self.run_step(s, attend_len)
-        self.graphs[key].replay()
-
-    def capture(self, s: _Scheduler, attend_len: int) -> None:
-        # Warm up on a side stream without changing the rows: a replay must start from the same state.
-        saved = [t.clone() for t in vars(s.rows).values()]
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            self.run_step(s, attend_len)
-        torch.cuda.current_stream().wait_stream(side)
-        for t, old in zip(vars(s.rows).values(), saved):
-            t.copy_(old)
-        self.pool = self.pool or torch.cuda.graph_pool_handle()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):  # records the step without running it; replay() runs it
-            self.run_step(s, attend_len)
-        torch.cuda.synchronize()  # instantiation done: its time counts as capture time
-        self.graphs[(len(s.occupant), attend_len)] = graph
+def decode_step(model: Transformer, rows: Rows, cache: KVCache, attend_len: int, params: SamplingParams,
+                eos: torch.Tensor, slots: int) -> None:
+    """Feed every row its last token, draw the next, record it: all on tensors, nothing read on the host (what a
+    CUDA graph captures; it bakes in the arguments' storage and the constants, never reads them again)."""
+    rows.key_real.scatter_(1, rows.positions[:, None], True)
+    cache.write_slots, cache.attend_len = rows.positions[:, None], attend_len
+    keys = rows.key_real[:, :attend_len]  # (R, L)
+    logits = model(rows.tokens[:, None], rows.positions[:, None], attention_mask=keys, kv_cache=cache)[:, -1]
+    tokens, logprobs = select_tokens(logits, params, hashed_uniform(rows.seeds, rows.sample_ids, rows.steps))
+    rows.positions.add_(1).clamp_(max=slots - 1)  # a done row keeps writing its last slot until harvested
+    rows.record(torch.arange(len(rows.tokens), device=rows.tokens.device), tokens, logprobs, eos,
+                params.max_new_tokens)

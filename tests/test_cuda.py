@@ -61,23 +61,24 @@ def test_graph_continuous_batching_refills_rows_and_keeps_exact_logprobs(tmp_pat
 
 def test_graphs_of_two_buckets_and_two_row_counts_keep_exact_logprobs(tmp_path, monkeypatch):
     """A bucket of 8 slots: rows growing past 8 and 16 slots need a second and third captured graph (each replayed
-    against the same live cache), in calls with 2 and with 5 rows."""
+    against the same live cache), in calls with 2 and with 5 rows (packed to fewer as the queue drains). A session
+    keeps the graphs: a second call with another seed captures fewer and still matches the uncached forward."""
     from minireason import sampler
 
     monkeypatch.setattr(sampler, "ATTEND_BUCKET", 8)
-    captured = []
-    real_capture = sampler._Decoder.capture
-    monkeypatch.setattr(sampler._Decoder, "capture", lambda self, s, n: (captured.append((len(s.occupant), n)),
-                                                                         real_capture(self, s, n))[1])
     cpu_model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
     model = load_pretrained(tmp_path / "qwen2", device="cuda")
     tok = IntTokenizer(eos_ids=list(range(40, 50)))
     for rows in (2, 5):
-        samples = run(model, DIFFERENT, tok, n=3, temperature=1.0, top_k=0, max_new_tokens=14, seed=rows,
-                      max_rows=rows, cuda_graph=True)
-        for s in samples:
-            assert (uncached_logprobs(cpu_model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-3
-    assert {n for _, n in captured} >= {8, 16} and {r for r, _ in captured} == {2, 5}
+        session, stats = sampler.DecodeSession(), [{}, {}]
+        for seed, st in zip((rows, rows + 10), stats):
+            samples = generate(model, tok, DIFFERENT, SamplingParams(n=3, temperature=1.0, top_k=0, max_new_tokens=14,
+                               seed=seed, max_rows=rows), stats=st, session=session)
+            for s in samples:
+                assert (uncached_logprobs(cpu_model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-3
+        assert stats[1]["graphs"] < stats[0]["graphs"]
+        keys = set(session.buffers.graphs.graphs)
+        assert {n for _, n in keys} >= {8, 16} and len({r for r, _ in keys}) >= 2
 
 
 def test_bf16_graph_sampling_stays_close_to_fp32(tmp_path):

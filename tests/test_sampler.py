@@ -177,13 +177,13 @@ def test_rows_are_packed_to_a_half_a_quarter_as_the_queue_drains(tmp_path, monke
     tok = IntTokenizer(eos_ids=list(range(40, 60)))
     params = SamplingParams(n=16, temperature=1.0, top_k=0, max_new_tokens=40, seed=2, max_rows=8)
     unpacked = generate(model, tok, DIFFERENT, replace(params, max_rows=64))  # all 64 samples in one batch
-    seen, real_step = [], sampler._Decoder.run_step
+    seen, real_step = [], sampler._Scheduler.step
 
-    def counted(self, s, attend_len):
+    def counted(s, attend_len):
         seen.append((len(s.occupant), sum(o is not None for o in s.occupant), len(s.waiting)))
-        return real_step(self, s, attend_len)
+        return real_step(s, attend_len)
 
-    monkeypatch.setattr(sampler._Decoder, "run_step", counted)
+    monkeypatch.setattr(sampler._Scheduler, "step", counted)
     stats = {}
     packed = generate(model, tok, DIFFERENT, params, stats=stats)
     assert [s.token_ids for s in packed] == [s.token_ids for s in unpacked]
@@ -356,6 +356,12 @@ def test_generate_frees_its_cache_and_rows_when_it_returns(tmp_path, monkeypatch
                            SamplingParams(n=3, max_new_tokens=12, temperature=1.0))
         assert len(samples) == 3 * len(DIFFERENT) and len(kept) >= 3  # the cache, a prefill cache, the rows
         assert [ref() for ref in kept] == [None] * len(kept)
+        kept.clear()  # a session keeps the cache and rows (not the prefill's cache) until it is dropped
+        session = sampler.DecodeSession()
+        generate(model, IntTokenizer(), ["3 4"], SamplingParams(n=2, max_new_tokens=4), session=session)
+        assert sum(ref() is not None for ref in kept) == 2
+        del session
+        assert [ref() for ref in kept] == [None] * len(kept)
     finally:
         gc.enable()
 
@@ -384,15 +390,15 @@ def decode_step_ops(monkeypatch, tmp_path, plant=None) -> list[str]:
     from minireason import sampler
 
     model, _ = ours_and_hf("qwen2", tmp_path)
-    unsafe, real_step = CaptureUnsafe(), sampler._Decoder.run_step
+    unsafe, real_step = CaptureUnsafe(), sampler.decode_step
 
-    def watched(self, s, attend_len):
+    def watched(model, rows, *args):
         with unsafe:
-            real_step(self, s, attend_len)
+            real_step(model, rows, *args)
             if plant:
-                plant(s)
+                plant(rows)
 
-    monkeypatch.setattr(sampler._Decoder, "run_step", watched)
+    monkeypatch.setattr(sampler, "decode_step", watched)
     generate(model, IntTokenizer(), [" ".join(map(str, p)) for p in DIFFERENT],
              SamplingParams(n=2, max_new_tokens=8, temperature=0.9, top_k=20, top_p=0.9))
     return unsafe.seen
@@ -403,61 +409,68 @@ def test_the_decode_step_has_no_op_a_cuda_graph_cannot_capture(monkeypatch, tmp_
 
 
 @pytest.mark.parametrize("plant,name", [
-    (lambda s: s.rows.done.any().item(), "_local_scalar_dense"),  # a host read
-    (lambda s: s.rows.tokens[s.rows.done], "index"),  # boolean indexing: a data-dependent shape
-    (lambda s: torch.multinomial(torch.ones(len(s.rows.tokens), 3), 1), "multinomial"),  # a random op
+    (lambda rows: rows.done.any().item(), "_local_scalar_dense"),  # a host read
+    (lambda rows: rows.tokens[rows.done], "index"),  # boolean indexing: a data-dependent shape
+    (lambda rows: torch.multinomial(torch.ones(len(rows.tokens), 3), 1), "multinomial"),  # a random op
 ])
 def test_the_capture_check_fails_on_a_planted_unsafe_op(monkeypatch, tmp_path, plant, name):
     assert name in decode_step_ops(monkeypatch, tmp_path, plant)
 
 
 def test_the_graph_path_emulated_on_the_cpu_matches_eager_and_never_replaces_a_captured_tensor(tmp_path, monkeypatch):
-    """The CUDA-graph path's schedule on the CPU: a captured step is a fake graph that, at each replay, checks that
-    every tensor it was captured with (the cache, the rows) is still the same storage, then runs the step. Small
-    buckets force several graphs, three rows force many refills into live graph state, and the rows are looked at
-    every CHECK_EVERY_CUDA steps as on CUDA. Tokens equal the eager path's; log-probs equal an uncached forward."""
-    from minireason import sampler
+    """The CUDA-graph path's schedule on the CPU. A captured step is a fake graph: it keeps the step as captured (the
+    tensors and constants of that moment, as a real graph keeps addresses and constants) and replays it, after
+    checking that the rows it was captured on are still the scheduler's storage. Small buckets force several
+    graphs, three rows force many refills into live graph state, and the rows are looked at every
+    CHECK_EVERY_CUDA steps as on CUDA. Tokens equal the eager path's; log-probs equal an uncached forward. With a
+    session, a second call (another seed, fewer prompts) replays the first call's graphs and captures none for
+    shapes it already has; other sampling constants make new buffers and graphs."""
+    from minireason import cuda_graph, sampler
 
     class FakeGraph:
-        def __init__(self, s, attend_len):
-            self.s, self.attend_len, self.held = s, attend_len, self.storages(s)
-
-        @staticmethod
-        def storages(s):
-            return [t.data_ptr() for t in (s.cache.k, s.cache.v, *vars(s.rows).values())]
+        def __init__(self, step, state):
+            self.step, self.held = step, [t.data_ptr() for t in state]
 
         def replay(self):
-            replays.append(self.attend_len)
-            assert self.storages(self.s) == self.held, "a tensor a captured graph holds was replaced"
-            self.s.decoder.run_step(self.s, self.attend_len)
+            self.step()
 
-    def fake_capture(self, s, attend_len):
-        saved = [t.clone() for t in vars(s.rows).values()]
-        self.run_step(s, attend_len)  # the warm-up step, then the rows are restored, as capture does
-        for t, old in zip(vars(s.rows).values(), saved):
+    def checked_run(self, key, step, state):
+        if key in self.graphs:
+            assert [t.data_ptr() for t in state] == self.graphs[key].held, "a tensor a graph holds was replaced"
+            replays.append(key)
+        return real_run(self, key, step, state)
+
+    def fake_capture(self, step, state):
+        saved = [t.clone() for t in state]
+        step()  # the warm-up step, then the rows are restored, as capture does
+        for t, old in zip(state, saved):
             t.copy_(old)
-        self.graphs[(len(s.occupant), attend_len)] = FakeGraph(s, attend_len)
+        replays.append("captured")
+        return FakeGraph(step, state)
 
-    replays = []
+    replays, real_run = [], cuda_graph.StepGraphs.run
     model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
     tok = IntTokenizer(eos_ids=list(range(40, 70)))
     params = SamplingParams(n=6, temperature=1.0, top_k=0, max_new_tokens=20, seed=4, max_rows=3)
-    eager = generate(model, tok, DIFFERENT, params)
-    real_init = sampler._Scheduler.__init__
-
-    def graph_schedule(self, *args):
-        real_init(self, *args)
-        self.decoder.use_graph, self.check_every = True, sampler.CHECK_EVERY_CUDA
-
-    monkeypatch.setattr(sampler._Scheduler, "__init__", graph_schedule)
-    monkeypatch.setattr(sampler._Decoder, "capture", fake_capture)
+    eager = [generate(model, tok, DIFFERENT, params), generate(model, tok, DIFFERENT[1:], replace(params, seed=5))]
+    monkeypatch.setattr(sampler, "use_cuda_graphs", lambda params, device: True)
+    monkeypatch.setattr(cuda_graph.StepGraphs, "run", checked_run)
+    monkeypatch.setattr(cuda_graph.StepGraphs, "capture", fake_capture)
     monkeypatch.setattr(sampler, "ATTEND_BUCKET", 8)
-    stats = {}
+    session, stats = sampler.DecodeSession(), [{}, {}]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a failed capture would fall back to eager decoding: not this test
-        graphed = generate(model, tok, DIFFERENT, params, stats=stats)
-    assert [s.token_ids for s in graphed] == [s.token_ids for s in eager]
-    assert len(replays) == stats["decode_steps"] and {8, 16, 24} <= set(replays) and stats["graphs"] >= 4
-    assert len({len(s.token_ids) for s in graphed}) > 4
-    for s in graphed:
-        assert (uncached_logprobs(model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-5
+        graphed = [generate(model, tok, DIFFERENT, params, stats=stats[0], session=session),
+                   generate(model, tok, DIFFERENT[1:], replace(params, seed=5), stats=stats[1], session=session)]
+    for ours, reference, st in zip(graphed, eager, stats):
+        assert [s.token_ids for s in ours] == [s.token_ids for s in reference]
+        for s in ours:
+            assert (uncached_logprobs(model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-5
+    assert stats[0]["graphs"] >= 4 and {8, 16, 24} <= {n for _, n in session.buffers.graphs.graphs}
+    assert len(replays) == stats[0]["decode_steps"] + stats[1]["decode_steps"]  # one capture or replay a step
+    assert replays.count("captured") == stats[0]["graphs"] + stats[1]["graphs"]
+    assert stats[1]["graphs"] < stats[0]["graphs"]  # the second call replays the first call's graphs
+    assert len({len(s.token_ids) for s in graphed[0]}) > 4
+    kept = session.buffers
+    generate(model, tok, DIFFERENT, replace(params, temperature=0.5), stats=stats[0], session=session)
+    assert session.buffers is not kept and stats[0]["graphs"] == len(session.buffers.graphs.graphs) >= 4
