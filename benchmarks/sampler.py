@@ -7,7 +7,9 @@
 `--lengths fixed`: every row generates exactly `new_tokens` (no EOS can be drawn), so tokens/s =
 batch * new_tokens / seconds, prefill included. On CUDA it also prints the decode-step floor:
 max(bytes moved / memory bandwidth, FLOPs / peak), bytes = bf16 weights + the KV cache read at the mean
-context length, FLOPs = 2 * params * batch. transformers (a test dependency) is timed beside us.
+context length, FLOPs = 2 * params * batch. transformers (a test dependency) is timed beside us. The last
+column times the same call again through a `DecodeSession` that holds the first call's buffers and CUDA graphs
+(what evaluate.py's blocks and `train_rl.py --keep-decode-graphs` rollouts do): it should capture nothing.
 
 `--lengths mix`: each sample's output length is forced, as vLLM's throughput benchmark fixes each
 request's output length. Lengths are log-normal with a median of 300 tokens and sigma 1.575, so that
@@ -34,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from minireason.model import ModelConfig, build_model  # noqa: E402
-from minireason.sampler import SamplingParams, generate  # noqa: E402
+from minireason.sampler import DecodeSession, SamplingParams, generate  # noqa: E402
 
 SHAPES = {
     "toy": dict(model_type="llama", vocab_size=85, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
@@ -68,11 +70,11 @@ def sync():
         torch.cuda.synchronize()
 
 
-def timed_generate(model, tok, prompts, params, stats=None) -> tuple[float, list]:
+def timed_generate(model, tok, prompts, params, stats=None, session=None) -> tuple[float, list]:
     generate(model, tok, [p[-8:] for p in prompts[:2]], replace(params, max_new_tokens=4))  # warm-up
     sync()
     t = time.perf_counter()
-    out = generate(model, tok, prompts, params, stats=stats)
+    out = generate(model, tok, prompts, params, stats=stats, session=session)
     sync()
     return time.perf_counter() - t, out
 
@@ -117,6 +119,10 @@ def fixed_row(args, shape, cfg, model, batch, device_name) -> dict:
     assert all(len(s.token_ids) == args.new_tokens for s in out)
     capture = stats["capture_seconds"]  # CUDA graphs captured in this call, inside the timed region
     ours -= capture  # decode time alone
+    session, kept_stats = DecodeSession(), {}  # a second call through a session that holds the first call's graphs
+    generate(model, IdTokenizer(cfg.vocab_size), prompts, params, session=session)
+    kept, _ = timed_generate(model, IdTokenizer(cfg.vocab_size), prompts, params, kept_stats, session)
+    del session
     theirs = None
     if not args.skip_transformers:
         device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
@@ -125,14 +131,16 @@ def fixed_row(args, shape, cfg, model, batch, device_name) -> dict:
     row = {"device": device_name, "lengths": "fixed", "shape": shape, "batch": batch, "prompt": args.prompt_len,
            "new_tokens": args.new_tokens, "ours_tok_s": tokens / ours,
            "transformers_tok_s": tokens / theirs if theirs else None, "ours_ms_per_step": 1e3 * ours / args.new_tokens,
-           "capture_s": capture, "graphs": stats["graphs"]}
+           "capture_s": capture, "graphs": stats["graphs"], "kept_graphs_tok_s": batch * args.new_tokens / kept,
+           "kept_graphs_capture_s": kept_stats["capture_seconds"]}
     peaks = next((v for k, v in PEAKS.items() if k in device_name), None)
     if peaks:
         mem_ms, flop_ms = decode_floor_ms(cfg, model.num_params(), batch, args.prompt_len + args.new_tokens / 2, peaks)
         row["floor_ms"] = max(mem_ms, flop_ms)
     theirs_txt = f"{tokens / theirs:,.0f} | {theirs / ours:.1f}x" if theirs else "- | -"
     print(f"| {shape} | {batch} | {tokens / ours:,.0f} | {theirs_txt} | {row['ours_ms_per_step']:.2f} | "
-          f"{row.get('floor_ms', float('nan')):.2f} | {capture:.2f} ({stats['graphs']}) |", flush=True)
+          f"{row.get('floor_ms', float('nan')):.2f} | {capture:.2f} ({stats['graphs']}) | {tokens / kept:,.0f} "
+          f"({kept_stats['capture_seconds']:.2f}) |", flush=True)
     return row
 
 
@@ -234,8 +242,8 @@ def main(argv: list[str] | None = None) -> None:
         return profile(cfg, build_model(cfg, dtype=dtype, device=device, seed=0).eval(), args.batches[0], args)
     if args.lengths == "fixed":
         print(f"{args.new_tokens} new tokens (ours: decode time, graph capture apart)\n| shape | batch | ours tok/s | "
-              "transformers tok/s | speed-up | ours ms/step | floor ms/step | capture s (graphs) |\n"
-              "|---|---|---|---|---|---|---|---|")
+              "transformers tok/s | speed-up | ours ms/step | floor ms/step | capture s (graphs) | again, graphs "
+              "kept: tok/s (capture s) |\n|---|---|---|---|---|---|---|---|---|")
     else:
         print(f"length mix: log-normal, median {args.median}, sigma {SIGMA}, cap {args.cap}\n| shape | rows | schedule "
               "| samples | mean length | useful tok/s | occupancy | seconds | lengths as forced "

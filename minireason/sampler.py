@@ -50,6 +50,7 @@ from .cuda_graph import ATTEND_BUCKET, StepGraphs, round_up
 from .model import Transformer
 from .tokenizer import Tokenizer
 
+ADMIT_FRACTION = 8  # admit new samples once 1/8 of the rows are free (or all that wait fit): fewer, larger prefills
 CPU_ROWS = 128  # rows on the CPU: more made the toy evaluation slower and bigger (benchmarks/RESULTS.md)
 CUDA_KV_SHARE = 0.6  # of the GPU memory free (weights and optimizer already there), for the KV cache
 CHECK_EVERY_CUDA = 8  # decode steps between two looks at the rows on CUDA (a done row idles at most this long)
@@ -416,7 +417,7 @@ class _Scheduler:
     def admit(self) -> int:
         """Free rows take the next waiting samples: prefill their distinct prompts, draw each first token."""
         free = [r for r, o in enumerate(self.occupant) if o is None][: len(self.waiting)]
-        if not free:
+        if not free or len(free) < min(len(self.waiting), len(self.occupant) // ADMIT_FRACTION):
             return 0
         sample_ids = [self.waiting.popleft() for _ in free]
         distinct = sorted({s // self.params.n for s in sample_ids})
