@@ -198,7 +198,8 @@ class RMSNorm(nn.Module):
 def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
     """theta_i = base^(-2i/d) for i < d/2, optionally rescaled with Llama 3's frequency-dependent rule."""
     d = cfg.head_dim
-    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+    # on the CPU even while a model is built on the meta device, whose maths imports torch._dynamo (over a second)
+    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64, device="cpu").float() / d))
     if cfg.rope_scaling is None:
         return inv_freq
     # Llama 3: long wavelengths (> original_ctx / low_freq_factor) are divided by `factor`, short ones
@@ -359,7 +360,10 @@ class Decoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        # _weight: no default init (weights are loaded, or drawn by init_weights); on the meta device torch's
+        # normal_ would import torch._dynamo, 1-1.5 s of every script's start
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size, _weight=torch.empty(cfg.vocab_size,
+                                                                                              cfg.hidden_size))
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
