@@ -4,9 +4,10 @@ The scheduler. A fixed number of rows R decode together, one token per row per s
 own slots of one preallocated `KVCache` (R rows x S slots, S = longest prompt + max_new_tokens; R from
 `max_rows`, else from the machine: `machine_rows`). Every sample waits in a queue, in prompt order. Then:
 
-1. Admit: the free rows take the next waiting samples. The distinct prompts among them are run once
-   (prefill) into a small cache, which is copied to each of their sample rows; a prompt sits at slots
-   [0, len), and its first token is drawn from the prefill's last logits.
+1. Admit: once 1/ADMIT_FRACTION of the rows are free (or every waiting sample fits), the free rows take the
+   next waiting samples. The distinct prompts among them are run once (prefill) into a small cache, which is
+   copied to each of their sample rows; a prompt sits at slots [0, len), and its first token is drawn from the
+   prefill's last logits.
 2. Decode: every row feeds its last token at slot = position = len + tokens so far, and draws the next
    one. A row whose token is an EOS, or that reached max_new_tokens, is done; it idles until harvested.
 3. Harvest: done rows become `Sample`s and are free again; go to 1 while samples wait.
@@ -14,11 +15,9 @@ own slots of one preallocated `KVCache` (R rows x S slots, S = longest prompt + 
 So the batch stays full until the queue runs dry: a row that ends early takes new work instead of
 decoding padding until the longest row of its batch ends. After that, whenever the live rows fit in half
 of the running ones, they are packed to the front and the steps run on R/2, then R/4, ... rows (on CUDA,
-with a captured graph per row count). With
-`continuous=False` a new batch is admitted only when every row is done (static batching, the baseline
-`benchmarks/sampler.py` times).
-Attention reads only the first L slots, L the longest occupied row's length (rounded up to
-`ATTEND_BUCKET` on CUDA).
+with a captured graph per row count). With `continuous=False` a new batch is admitted only when every row is
+done (static batching, the baseline `benchmarks/sampler.py` times). Attention reads only the first L slots,
+L the longest occupied row's length (rounded up to `ATTEND_BUCKET` on CUDA).
 
 Sampling: top-k on the raw logits, then temperature and the top-p nucleus on the k candidates,
 renormalise, draw. T = 0 is greedy. The draw is an inverse-CDF lookup of one uniform number that is a
