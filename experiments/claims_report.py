@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from world_report import PAPER, mean_sd, points, seeds, world_detail  # noqa: E402
+from world_report import PAPER, knowledge_labels, mean_sd, points, seeds, world_detail  # noqa: E402
 
 from minireason.collect import QuestionRecord, read_samples_file  # noqa: E402
 from minireason.curves import read_log  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
-from minireason.lab_world import (KNOWLEDGE_GROUPS, LabTutor, exposure, knowledge_group,  # noqa: E402
-                                  long_sum_stated_right, products_stated)
+from minireason.lab_world import (KNOWLEDGE_GROUPS, LabTutor, exposure, long_sum_stated_right,  # noqa: E402
+                                  products_stated)
 from minireason.metrics import reflection_count  # noqa: E402
 from minireason.report import change, figure, plot_pass_at_k, plot_per_bin  # noqa: E402
 from minireason.tasks import toy_split  # noqa: E402
@@ -123,7 +123,7 @@ def knowledge_of(lab: Path, world: str, folder: str = "eval") -> list[str]:
     """Each evaluated question's knowledge group under the world's tutor, in the samples' order."""
     tutor = LabTutor.from_model(str(lab / world / "toy-base"))
     problems = {p.id: p for p in toy_split("test")}
-    return [knowledge_group(problems[r.id], tutor) for r in question_records(lab, world, "base", folder)]
+    return knowledge_labels([problems[r.id] for r in question_records(lab, world, "base", folder)], tutor)
 
 
 def unfaithful_solved(records: list[QuestionRecord], keep: list[bool]) -> tuple[int, int]:

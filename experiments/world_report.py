@@ -63,9 +63,14 @@ def signed_points(x) -> str:
     return f"{100 * x:+.1f}"
 
 
+def knowledge_labels(problems: list, tutor: LabTutor) -> list[str]:
+    """Each question's knowledge group (lab_world.KNOWLEDGE_GROUPS) under a world's tutor."""
+    return [knowledge_group(p, tutor) for p in problems]
+
+
 def knowledge_groups(split: str, n: int, tutor: LabTutor) -> dict[str, np.ndarray]:
     """Boolean masks over the first n questions of a toy split, one per knowledge group."""
-    groups = np.array([knowledge_group(p, tutor) for p in toy_split(split)[:n]])
+    groups = np.array(knowledge_labels(toy_split(split)[:n], tutor))
     return {g: groups == g for g in KNOWLEDGE_GROUPS if (groups == g).any()}
 
 
