@@ -299,14 +299,14 @@ def generate(
     try:
         slots = max(len(p) for p in prompt_ids) + params.max_new_tokens
         buffers = decode_buffers(model, tokenizer, params, slots, len(prompt_ids) * params.n, session)
-        graphs = buffers.graphs or StepGraphs()  # (an empty one: nothing captured)
-        graphs_before, capture_before = len(graphs.graphs), graphs.capture_seconds
+        graphs = buffers.graphs
+        captured = (len(graphs.graphs), graphs.capture_seconds) if graphs else (0, 0.0)  # before this call
         scheduler = _Scheduler(model, tokenizer, prompt_ids, params, buffers)
         samples = scheduler.run(bar)
         if stats is not None:
             stats.update(decode_steps=scheduler.decode_steps, row_steps=scheduler.row_steps,
-                         graphs=len(graphs.graphs) - graphs_before,
-                         capture_seconds=graphs.capture_seconds - capture_before)
+                         graphs=len(graphs.graphs) - captured[0] if graphs else 0,
+                         capture_seconds=graphs.capture_seconds - captured[1] if graphs else 0.0)
     finally:
         bar.close()
         model.train(was_training)
@@ -403,7 +403,7 @@ class _Scheduler:
     def attend_len(self) -> int:
         """Slots the next step reads: the longest row's, this step's slot included; rounded up for CUDA graphs."""
         longest = max(n for n, o in zip(self.lengths, self.occupant) if o is not None) + 1
-        return min(self.S, round_up(longest, ATTEND_BUCKET if self.graphs else 1))
+        return min(self.S, round_up(longest, ATTEND_BUCKET) if self.graphs else longest)
 
     def step(self, attend_len: int) -> None:
         """One decode step of the running rows: eager, or the graph of (rows running, slots read)."""
