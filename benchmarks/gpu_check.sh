@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Everything a lent GPU machine checks, in one go (at most 9 minutes of time limits): the CUDA tests; the sampler at
-# fixed lengths (vs transformers `generate` at 0.5B; again with the graphs kept in a session) and on the length mix (continuous vs static batching) at
-# Qwen2.5 shapes; a profile of decode steps; the GRPO-step benchmark (1.5B, micro-batch 8192: the 24 GB recipe);
-# a timed 40-step slice of the default toy RL run; the ATen ops CUDA dispatches in a decode step; and the --mini
-# claim lab on the GPU. Logs go to $OUT (the device tool's folder) or
+# fixed lengths (vs transformers `generate` at 0.5B; again with the graphs kept in a session) and on the length
+# mix (continuous vs static batching) at Qwen2.5 shapes; a profile of decode steps; the GRPO-step benchmark (1.5B,
+# micro-batch 8192: the 24 GB recipe); a timed 40-step slice of the default toy RL run; the ATen ops CUDA
+# dispatches in a decode step; and the --mini claim lab on the GPU. Logs go to $OUT (the device tool's folder) or
 # runs/gpu-check. Each step has its own time limit, so one that hangs or fails still leaves the others' numbers.
 set -u
 out=${OUT:-runs/gpu-check}

@@ -424,7 +424,7 @@ class _Scheduler:
         which = torch.tensor(free, device=self.device)
         rows = self.rows
         rows.sample_ids[which] = torch.tensor(sample_ids, device=self.device) + self.params.first_sample
-        rows.seeds[which] = self.params.seed
+        rows.seeds[which] = self.params.seed & 0xFFFFFFFF  # only its low 32 bits reach the hash; any int fits
         rows.steps[which], rows.done[which] = 0, False
         rows.positions[which] = lengths
         uniform = hashed_uniform(rows.seeds[which], rows.sample_ids[which], rows.steps[which])
