@@ -78,7 +78,7 @@ def measure(shape: str, rows: int, args, device: torch.device, dtype: torch.dtyp
     q, k, v = (torch.randn(rows, h, t, d, generator=gen).to(device, dtype)
                for h, t in ((heads, 1), (kv_heads, L), (kv_heads, L)))
     mask = additive_mask(key_real[:, None, None, :], q)  # (rows, 1, 1, L), as model.py makes it once per step
-    flex = torch.compile(flex_attention, dynamic=False)
+    flex = torch.compile(flex_attention, dynamic=True)  # one compile serves every row count and L
     t0 = time.perf_counter()
     bm = block_mask(key_real, args.block)
     by_flex = flex(q, k, v, block_mask=bm, enable_gqa=True)
