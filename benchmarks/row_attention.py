@@ -8,13 +8,13 @@ Continuous batching puts short and long rows in one step, and the sampler's deco
 `grouped_decode_attention`, SDPA with a 0/-inf mask) reads every row up to the step's attended length L,
 however short the row: on the toy evaluation 2.31x the slots the rows need, on the CUDA length mix 4.5-6.3x
 (issue 28). FlexAttention (`torch.nn.attention.flex_attention`, compiled) skips the key blocks a row does not
-reach: its block mask says, per row, how many blocks of `--block` slots hold real keys (`kv_num_blocks`), and a
-mask_mod hides the padding inside them. This script times one layer's decode attention both ways on a snapshot
-of a continuous-batching step: each row's sample length drawn from sampler.py's length mix, the row somewhere
-inside it, L rounded up to the sampler's attention bucket. Reported per call: SDPA, FlexAttention with the mask
-made beforehand, the mask's construction alone (once per step in a sampler, shared by the layers), the compile
-time, the largest difference between the two outputs, and the ratio for a whole step's attention (every layer
-once, one mask per step): layers x SDPA / (layers x flex + mask). Nothing here changes the sampler.
+reach: `model.row_block_mask` says, per row, how many blocks of `--block` slots hold its keys, and its mask_mod
+hides the rest of the last one; this is the sampler's `row_attention`. This script times one layer's decode
+attention both ways on a snapshot of a continuous-batching step: each row's sample length drawn from sampler.py's
+length mix, the row somewhere inside it, L rounded up to the sampler's attention bucket. Reported per call:
+SDPA, FlexAttention with the mask made beforehand, the mask's construction alone (once per step in a sampler,
+shared by the layers), the compile time, the largest difference between the two outputs, and the ratio for a
+whole step's attention (every layer once, one mask per step): layers x SDPA / (layers x flex + mask).
 """
 
 from __future__ import annotations
@@ -29,32 +29,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.sampler import SHAPES, mix_lengths, sync  # noqa: E402
 from minireason.cuda_graph import ATTEND_BUCKET, round_up  # noqa: E402
-from minireason.model import additive_mask, grouped_decode_attention  # noqa: E402
+from minireason.model import additive_mask, flex_attention_for, grouped_decode_attention, row_block_mask  # noqa: E402
 
 
-def snapshot(rows: int, prompt: int, median: int, cap: int, seed: int = 0) -> torch.Tensor:
-    """(rows, L) real-key flags of one decode step: a left-padded prompt (1-`prompt` real tokens), then the tokens
-    a row has written so far (uniform within its sample length from the mix); L = the longest row, bucketed."""
+def snapshot(rows: int, prompt: int, median: int, cap: int, seed: int = 0) -> tuple[torch.Tensor, int]:
+    """Each row's slots in use at one decode step, as the sampler lays them out (its prompt at [0, 1-`prompt`),
+    then the tokens it has written so far, uniform within its sample length from the mix): (rows,) ends, and L,
+    the longest row's, bucketed."""
     gen = torch.Generator().manual_seed(seed)
     lengths = torch.tensor(mix_lengths(rows, median, cap, seed))
     written = (torch.rand(rows, generator=gen) * lengths).long() + 1
-    pads = torch.randint(0, prompt, (rows,), generator=gen)
-    ends = prompt + written  # each row's slots run up to here
-    slots = torch.arange(round_up(int(ends.max()), ATTEND_BUCKET))
-    return (slots >= pads[:, None]) & (slots < ends[:, None])
-
-
-def block_mask(key_real: torch.Tensor, block: int):
-    """FlexAttention's BlockMask for one query per row: row b reads key blocks 0 .. ceil(last real slot / block)
-    and, inside them, only its real keys."""
-    from torch.nn.attention.flex_attention import BlockMask
-
-    rows, L = key_real.shape
-    ends = L - key_real.flip(1).int().argmax(1)  # one past each row's last real slot
-    kv_num_blocks = ((ends + block - 1) // block).to(torch.int32).view(rows, 1, 1)
-    kv_indices = torch.arange(L // block, dtype=torch.int32, device=key_real.device).expand(rows, 1, 1, -1)
-    return BlockMask.from_kv_blocks(kv_num_blocks, kv_indices.contiguous(), BLOCK_SIZE=block,
-                                    mask_mod=lambda b, h, q, kv: key_real[b, kv], seq_lengths=(1, L))
+    ends = torch.randint(1, prompt + 1, (rows,), generator=gen) + written
+    return ends, round_up(int(ends.max()), ATTEND_BUCKET)
 
 
 def per_call_us(fn, repeats: int) -> float:
@@ -72,15 +58,17 @@ def measure(shape: str, rows: int, args, device: torch.device, dtype: torch.dtyp
 
     cfg = SHAPES[shape]
     heads, kv_heads, d = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
-    key_real = snapshot(rows, args.prompt, args.median, args.cap).to(device)
-    L = key_real.shape[1]
+    ends, L = snapshot(rows, args.prompt, args.median, args.cap)
+    ends = ends.to(device)
+    key_real = torch.arange(L, device=device) < ends[:, None]  # (rows, L)
     gen = torch.Generator().manual_seed(1)
     q, k, v = (torch.randn(rows, h, t, d, generator=gen).to(device, dtype)
                for h, t in ((heads, 1), (kv_heads, L), (kv_heads, L)))
     mask = additive_mask(key_real[:, None, None, :], q)  # (rows, 1, 1, L), as model.py makes it once per step
-    flex = torch.compile(flex_attention, dynamic=True)  # one compile serves every row count and L
+    # on the CPU compiled per shape: its dynamic-shape kernel can fail to build (model.flex_attention_for)
+    flex = flex_attention_for("cuda") if device.type == "cuda" else torch.compile(flex_attention, dynamic=False)
     t0 = time.perf_counter()
-    bm = block_mask(key_real, args.block)
+    bm = row_block_mask(ends, L, args.block)
     by_flex = flex(q, k, v, block_mask=bm, enable_gqa=True)
     sync()
     compile_s = time.perf_counter() - t0
@@ -89,7 +77,7 @@ def measure(shape: str, rows: int, args, device: torch.device, dtype: torch.dtyp
             "needed": key_real.sum().item() / key_real.numel(),
             "sdpa_us": per_call_us(lambda: grouped_decode_attention(q, k, v, mask), args.repeats),
             "flex_us": per_call_us(lambda: flex(q, k, v, block_mask=bm, enable_gqa=True), args.repeats),
-            "mask_us": per_call_us(lambda: block_mask(key_real, args.block), args.repeats),
+            "mask_us": per_call_us(lambda: row_block_mask(ends, L, args.block), args.repeats),
             "compile_s": compile_s, "max_diff": (by_flex.float() - by_sdpa.float()).abs().max().item()}
 
 

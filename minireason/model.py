@@ -10,6 +10,8 @@ One module covers the three families the paper and our toy world use:
 Every block is pre-norm:  h = x + Attn(RMSNorm(x));  out = h + MLP(RMSNorm(h)),
 with grouped-query attention through `F.scaled_dot_product_attention`, rotary position
 embeddings (RoPE) and a SwiGLU MLP:  MLP(x) = W_down (silu(W_gate x) * (W_up x)).
+A decode step may instead pass `row_block_mask`'s block mask: each row's one new token then attends only
+to that row's own slots, through FlexAttention (the sampler's `row_attention`).
 
 Parameter names equal transformers' names, so a `model.safetensors` file written here loads in
 `transformers` and the other way round. `load_pretrained` reads single-file and sharded folders;
@@ -18,6 +20,7 @@ Parameter names equal transformers' names, so a `model.safetensors` file written
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -25,13 +28,16 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+
+if TYPE_CHECKING:  # importing it imports torch._dynamo: at run time only where a block mask is made
+    from torch.nn.attention.flex_attention import BlockMask
 
 SUPPORTED_MODEL_TYPES = ("qwen2", "qwen3", "llama")
 ARCHITECTURES = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "llama": "LlamaForCausalLM"}
@@ -297,6 +303,7 @@ class Attention(nn.Module):
         keep_checkpoint_names(self)
 
     def forward(self, x, cos, signed_sin, mask, kv_cache):
+        """mask: None (causal over x), a 0/-inf float mask (B, 1, T, S), or row_block_mask's block mask (T = 1)."""
         B, T, _ = x.shape
         qkv = self.qkv_proj(x).view(B, T, self.n_heads + 2 * self.n_kv, self.head_dim).transpose(1, 2)
         qk, v = qkv.split([self.n_heads + self.n_kv, self.n_kv], dim=1)  # (B, heads + kv_heads, T, d), (B, kv, T, d)
@@ -306,7 +313,12 @@ class Attention(nn.Module):
         q, k = apply_rope(qk, cos, signed_sin).split([self.n_heads, self.n_kv], dim=1)  # RoPE on Q and K at once
         if kv_cache is not None:
             k, v = kv_cache.update(self.layer, k, v)  # (B, kv_heads, S, head_dim): every cached slot it returns
-        if T == 1 and self.n_kv != self.n_heads:
+        if mask is not None and not isinstance(mask, torch.Tensor):  # a block mask: each row reads its own slots
+            # q .to: under autocast RoPE returns fp32 queries beside the cache's bf16 keys, and FlexAttention
+            # (unlike SDPA) does not cast them
+            flex = flex_attention_for(k.device.type)
+            y = flex(q.to(k.dtype), k, v, block_mask=mask, enable_gqa=self.n_kv != self.n_heads)
+        elif T == 1 and self.n_kv != self.n_heads:
             y = grouped_decode_attention(q, k, v, mask)
         else:
             # mask None: plain causal attention over x itself (training). Never is_causal=True with a
@@ -327,6 +339,34 @@ def grouped_decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     G = n_heads // k.shape[1]
     y = F.scaled_dot_product_attention(q.view(B, k.shape[1], G, d), k, v, attn_mask=mask)  # (B, kv_heads, G, d)
     return y.reshape(B, n_heads, 1, d)  # reshape, not view: CUDA kernels may return it non-contiguous
+
+
+def row_block_mask(ends: torch.Tensor, slots: int, block: int = 128) -> BlockMask:
+    """FlexAttention's block mask for one new token per row whose keys are the row's first ends[b] of `slots` slots.
+
+    Row b reads key blocks 0 .. ceil(ends[b] / block) - 1 only (`kv_num_blocks`), and in its last block the
+    mask_mod hides the slots from ends[b] on. So a short row costs what its own length costs, where SDPA's mask
+    makes every row compute scores up to the longest row's slots. Without a backward pass no query-side block
+    lists are needed (compute_q_blocks=False), which keeps this a few tensor ops: cheap, and safe to capture.
+    """
+    from torch.nn.attention.flex_attention import BlockMask  # noqa: F811 (at run time, here only)
+
+    rows = len(ends)
+    kv_num_blocks = ((ends + block - 1) // block).to(torch.int32).view(rows, 1, 1)  # (rows, heads=1, q blocks=1)
+    kv_indices = torch.arange(-(-slots // block), dtype=torch.int32, device=ends.device).expand(rows, 1, 1, -1)
+    return BlockMask.from_kv_blocks(kv_num_blocks, kv_indices, BLOCK_SIZE=block, seq_lengths=(1, slots),
+                                    mask_mod=lambda b, h, q, kv: kv < ends[b], compute_q_blocks=False)
+
+
+@functools.cache
+def flex_attention_for(device_type: str):
+    """FlexAttention as decoding runs it: on CUDA compiled once for every shape (dynamic=True), since only the
+    compiled kernel skips the blocks a block mask leaves out; elsewhere eager, which computes every score (no
+    faster than SDPA: a reference). On the CPU torch 2.13's compiled kernel fails to build (a C++ error in
+    Inductor's generated code) once the row count changes under dynamic shapes, as packed rows make it do."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=True) if device_type == "cuda" else flex_attention
 
 
 class MLP(nn.Module):
@@ -427,7 +467,7 @@ class Transformer(nn.Module):
         self,
         input_ids: torch.Tensor,
         position_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | BlockMask | None = None,
         kv_cache: KVCacheLike | None = None,
     ) -> torch.Tensor:
         """Logits (B, T, vocab) for token ids (B, T).
@@ -435,6 +475,7 @@ class Transformer(nn.Module):
         attention_mask: None for plain causal attention over these T tokens; or (B, S), true (or 1) for
         each key slot that holds a real token, S = T without a cache and S = the slots the cache returns
         with one. The T queries sit at the last T slots; each sees the real keys at or before its own.
+        Or, for T = 1 with a cache, `row_block_mask`'s block mask over those S slots (position_ids given).
         position_ids: (B, T); by default the count of real tokens before each one (left padding safe).
         """
         return self.logits(self.hidden_states(input_ids, position_ids, attention_mask, kv_cache))
@@ -454,7 +495,11 @@ class Transformer(nn.Module):
         """The final-norm hidden states (B, T, hidden) that `lm_head` turns into logits; arguments as `forward`."""
         B, T = input_ids.shape
         mask = None
-        if attention_mask is not None:
+        if attention_mask is not None and not isinstance(attention_mask, torch.Tensor):  # row_block_mask's
+            if T != 1 or position_ids is None:
+                raise ValueError("a block mask (row_block_mask) is for one new token per row, with position_ids")
+            mask = attention_mask
+        elif attention_mask is not None:
             key_real = attention_mask.bool()  # (B, S)
             mask = causal_key_mask(key_real, T)  # (B, 1, T, S)
             if position_ids is None:
@@ -467,7 +512,8 @@ class Transformer(nn.Module):
         x = self.model.embed_tokens(input_ids)  # (B, T, hidden)
         cos, sin = angles.cos(), angles.sin()
         cos, sin = torch.cat((cos, cos), -1).to(x.dtype), torch.cat((-sin, sin), -1).to(x.dtype)  # (B, 1, T, d)
-        mask = None if mask is None else additive_mask(mask, x)  # once, not in every layer
+        if isinstance(mask, torch.Tensor):
+            mask = additive_mask(mask, x)  # once, not in every layer
         for block in self.model.layers:
             if self.gradient_checkpointing and self.training:
                 x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, mask, kv_cache, use_reentrant=False)

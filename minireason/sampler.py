@@ -17,7 +17,8 @@ decoding padding until the longest row of its batch ends. After that, whenever t
 of the running ones, they are packed to the front and the steps run on R/2, then R/4, ... rows (on CUDA,
 with a captured graph per row count). With `continuous=False` a new batch is admitted only when every row is
 done (static batching, the baseline `benchmarks/sampler.py` times). Attention reads only the first L slots,
-L the longest occupied row's length (rounded up to `ATTEND_BUCKET` on CUDA).
+L the longest occupied row's length (rounded up to `ATTEND_BUCKET` on CUDA); with `row_attention` each row reads
+only its own (model.row_block_mask: on CUDA, compiled FlexAttention skips the rest).
 
 Sampling: top-k on the raw logits, then temperature and the top-p nucleus on the k candidates,
 renormalise, draw. T = 0 is greedy. The draw is an inverse-CDF lookup of one uniform number that is a
@@ -46,7 +47,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .cuda_graph import ATTEND_BUCKET, StepGraphs, round_up
-from .model import Transformer
+from .model import Transformer, row_block_mask
 from .tokenizer import Tokenizer
 
 ADMIT_FRACTION = 8  # admit new samples once 1/8 of the rows are free (or all that wait fit): fewer, larger prefills
@@ -67,6 +68,9 @@ class SamplingParams:
     max_rows: int = 0  # rows decoding at once; 0: sized by the machine (machine_rows)
     cuda_graph: bool = True  # capture the decode step on CUDA
     continuous: bool = True  # False: static batching (the next batch starts when every row is done)
+    # decode attention by row length (FlexAttention; on CUDA compiled on first use, on the CPU eager and no faster);
+    # off: every row reads up to the longest row's slots (SDPA). Off until measured on a GPU (gpu_check.sh).
+    row_attention: bool = False
 
     def __post_init__(self):
         if self.n < 1 or self.max_new_tokens < 1:
@@ -243,7 +247,7 @@ def decode_layout(model: Transformer, tokenizer: Tokenizer, params: SamplingPara
     p = next(model.parameters())
     dtype = torch.get_autocast_dtype(p.device.type) if torch.is_autocast_enabled(p.device.type) else p.dtype
     return (str(p.device), dtype, tuple(w.data_ptr() for w in model.parameters()), params.max_new_tokens,
-            params.temperature, params.top_k, params.top_p, tuple(tokenizer.eos_ids), use_graphs)
+            params.temperature, params.top_k, params.top_p, tuple(tokenizer.eos_ids), use_graphs, params.row_attention)
 
 
 def use_cuda_graphs(params: SamplingParams, device: torch.device) -> bool:
@@ -483,7 +487,10 @@ def decode_step(model: Transformer, rows: Rows, cache: KVCache, attend_len: int,
     CUDA graph captures; it bakes in the arguments' storage and the constants, never reads them again)."""
     rows.key_real.scatter_(1, rows.positions[:, None], True)
     cache.write_slots, cache.attend_len = rows.positions[:, None], attend_len
-    keys = rows.key_real[:, :attend_len]  # (R, L)
+    if params.row_attention:  # a row's tokens fill its slots 0 .. position (prompt at [0, len), then one a step)
+        keys = row_block_mask(rows.positions + 1, attend_len)
+    else:
+        keys = rows.key_real[:, :attend_len]  # (R, L)
     logits = model(rows.tokens[:, None], rows.positions[:, None], attention_mask=keys, kv_cache=cache)[:, -1]
     tokens, logprobs = select_tokens(logits, params, hashed_uniform(rows.seeds, rows.sample_ids, rows.steps))
     rows.positions.add_(1).clamp_(max=slots - 1)  # a done row keeps writing its last slot until harvested

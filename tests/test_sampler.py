@@ -385,8 +385,9 @@ class CaptureUnsafe(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def decode_step_ops(monkeypatch, tmp_path, plant=None) -> list[str]:
+def decode_step_ops(monkeypatch, tmp_path, plant=None, row_attention=False) -> list[str]:
     """The capture-unsafe ops of the sampler's decode steps (what a CUDA graph replays), on the CPU."""
+    from minireason import model as model_module
     from minireason import sampler
 
     model, _ = ours_and_hf("qwen2", tmp_path)
@@ -399,13 +400,21 @@ def decode_step_ops(monkeypatch, tmp_path, plant=None) -> list[str]:
                 plant(rows)
 
     monkeypatch.setattr(sampler, "decode_step", watched)
+    flex = model_module.flex_attention_for("cpu")
+
+    def flex_unwatched(*args, **kwargs):  # row_attention's kernel (on CUDA one compiled kernel) is not looked into
+        with torch.utils._python_dispatch._disable_current_modes():
+            return flex(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "flex_attention_for", lambda device_type: flex_unwatched)
     generate(model, IntTokenizer(), [" ".join(map(str, p)) for p in DIFFERENT],
-             SamplingParams(n=2, max_new_tokens=8, temperature=0.9, top_k=20, top_p=0.9))
+             SamplingParams(n=2, max_new_tokens=8, temperature=0.9, top_k=20, top_p=0.9, row_attention=row_attention))
     return unsafe.seen
 
 
-def test_the_decode_step_has_no_op_a_cuda_graph_cannot_capture(monkeypatch, tmp_path):
-    assert decode_step_ops(monkeypatch, tmp_path) == []
+@pytest.mark.parametrize("row_attention", [False, True], ids=["sdpa", "row-attention"])
+def test_the_decode_step_has_no_op_a_cuda_graph_cannot_capture(monkeypatch, tmp_path, row_attention):
+    assert decode_step_ops(monkeypatch, tmp_path, row_attention=row_attention) == []
 
 
 @pytest.mark.parametrize("plant,name", [
@@ -474,3 +483,41 @@ def test_the_graph_path_emulated_on_the_cpu_matches_eager_and_never_replaces_a_c
     kept = session.buffers
     generate(model, tok, DIFFERENT, replace(params, temperature=0.5), stats=stats[0], session=session)
     assert session.buffers is not kept and stats[0]["graphs"] == len(session.buffers.graphs.graphs) >= 4
+
+
+def test_attention_by_row_length_gives_the_same_samples_and_exact_logprobs(tmp_path):
+    """row_attention (each row reads only its own slots through a block mask; FlexAttention, eager on the CPU)
+    against the SDPA path: the same tokens for rows of different lengths refilled and packed many times, and
+    log-probs equal to an uncached forward."""
+    model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
+    tok = IntTokenizer(eos_ids=list(range(40, 70)))
+    params = SamplingParams(n=6, temperature=1.0, top_k=0, max_new_tokens=40, seed=3, max_rows=5)
+    sdpa = generate(model, tok, DIFFERENT, params)
+    by_row = generate(model, tok, DIFFERENT, replace(params, row_attention=True))
+    assert [s.token_ids for s in by_row] == [s.token_ids for s in sdpa]
+    assert len({len(s.token_ids) for s in by_row}) > 4  # rows of many lengths side by side
+    for s in by_row:
+        assert (uncached_logprobs(model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-5
+
+
+def test_a_row_block_mask_skips_every_block_past_the_rows_end():
+    """The compiled kernel (what CUDA runs; compiled here for the CPU, static shapes) never reads a block past a
+    row's end: those keys and values are NaN here, which any read would spread into the output (0 x NaN). Inside
+    a row's last block the slots past its end are masked, not skipped. The rest equals SDPA with a boolean mask."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    from minireason.model import row_block_mask
+
+    gen = torch.Generator().manual_seed(0)
+    rows, heads, kv_heads, slots, d, block = 4, 6, 2, 100, 16, 32  # 100 slots: a partial last block
+    q, k, v = (torch.randn(rows, h, t, d, generator=gen) for h, t in ((heads, 1), (kv_heads, slots), (kv_heads, slots)))
+    ends = torch.tensor([5, 40, 100, 64])
+    real = torch.arange(slots) < ends[:, None]  # (rows, slots)
+    reference = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=real[:, None, None, :],
+                                                                 enable_gqa=True)
+    for r in range(rows):
+        past = -(-int(ends[r]) // block) * block  # the first slot of the first block the row must not read
+        k[r, :, past:], v[r, :, past:] = float("nan"), float("nan")
+    out = torch.compile(flex_attention)(q, k, v, block_mask=row_block_mask(ends, slots, block), enable_gqa=True)
+    assert out.isfinite().all()
+    assert (out - reference).abs().max().item() < 1e-5

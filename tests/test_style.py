@@ -27,8 +27,9 @@ def test_functions_are_short():
     assert not long, long
 
 
-DEFERRED = {"matplotlib", "matplotlib.pyplot", "math_verify"}  # optional or slow (about a second each) third-party
-# imports, made on first use so that a run without figures or real data does not pay for them at every start
+DEFERRED = {"matplotlib", "matplotlib.pyplot", "math_verify",  # optional or slow (about a second each) imports,
+            "torch.nn.attention.flex_attention"}  # made on first use so that a run without figures, real data or
+# row_attention (FlexAttention imports torch._dynamo) does not pay for them at every start
 
 
 def test_package_imports_only_at_the_top():
