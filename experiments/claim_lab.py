@@ -65,6 +65,8 @@ LOCALITY = {"local": 0.02}
 WORLDS["local"] = WORLDS["off"]
 PAPER_K = 256  # the paper's samples per question; --fast evaluates at 64 and adds stage 7
 MINI_RL = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eval-every", "0"]
+ABLATIONS = {"rl-drgrpo": ["--no-scale-std", "--aggregation", "constant"], "rl-kl": ["--beta", "0.05"]}  # seed 0
+TRAIN_QUESTIONS = 600  # the train subset stage 8 evaluates (--mini: 16)
 MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
 
 
@@ -170,12 +172,20 @@ def rl(lab: Lab, world: str, reward: str) -> list:
     return tasks
 
 
-def distill(lab: Lab, world: str, name: str, *flags: str):
-    """One distillation arm into the world's base (train_distill.py's protocol; --fast halves the pool): the task."""
+def rl_run(lab: Lab, world: str, name: str, *flags: str):
+    """One GRPO run on the world's base (train_rl.py's toy defaults and the flags): the task."""
+    lab.models[world][name] = lab.out / world / name / "final"
+    return lambda: train("train_rl.py", lab.out / world / name, "--model", str(lab.base(world)), *flags,
+                         "--final-eval-samples", "0", *(MINI_RL if lab.mini else []))
+
+
+def distill(lab: Lab, world: str, name: str, *flags: str, student: Path | None = None):
+    """One distillation arm into the student (default: the world's base; train_distill.py's protocol; --fast halves
+    the pool): the task."""
     folder = lab.out / world / f"distill-{name}"
     sizes = MINI_SFT if lab.mini else ["--pool", "1000"] if lab.fast else []
     lab.models[world][name] = folder / "final"
-    return lambda: train("train_distill.py", folder, "--student", str(lab.base(world)), *flags,
+    return lambda: train("train_distill.py", folder, "--student", str(student or lab.base(world)), *flags,
                          "--final-eval-samples", "0", *sizes)
 
 
@@ -244,9 +254,26 @@ def paper_k(lab: Lab) -> None:
                   "--grader", "exact")
 
 
+def default_world_detail(lab: Lab) -> None:
+    """World on in detail (what the toy study ran): GRPO's two one-flag ablations (seed 0), RL<-RL self-distillation
+    (RL seed 0 into itself), the teacher, all on the test set; then the E1 and E4 models on a train subset."""
+    if "on" not in lab.worlds:
+        return
+    models = lab.models["on"]
+    parallel(lab, [*(rl_run(lab, "on", name, "--seed", "0", *flags) for name, flags in ABLATIONS.items()),
+                   distill(lab, "on", "rl-from-rl", "--variant", "self", student=models["rl-seed0"])])
+    models["teacher"] = resolve_model_dir("toy-teacher")
+    evaluate(lab)
+    train_models = {n: models[n] for n in ("base", *(f"rl-seed{s}" for s in range(lab.seeds)), "base-from-base",
+                                           "rl-from-rl", "base-from-rl")}
+    evaluate_into(lab, lab.out / "on" / "eval-train", train_models, lab.k, "--data", "train",
+                  "--limit", str(16 if lab.mini else TRAIN_QUESTIONS))
+
+
 STAGES = [("1 pretrain", pretrain), ("2 RL (outcome)", outcome_rl), ("3 evaluate", evaluate),
           ("4 self-distillation", self_distillation), ("5 RL (process)", process_rl),
-          ("6 teacher distillation", teacher_distillation), ("7 the paper's k (world on)", paper_k)]
+          ("6 teacher distillation", teacher_distillation), ("7 the paper's k (world on)", paper_k),
+          ("8 world on in detail", default_world_detail)]
 
 
 def main() -> None:
