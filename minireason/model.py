@@ -344,15 +344,16 @@ def grouped_decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
 def row_block_mask(ends: torch.Tensor, slots: int, block: int = 128) -> BlockMask:
     """FlexAttention's block mask for one new token per row whose keys are the row's first ends[b] of `slots` slots.
 
-    Row b reads key blocks 0 .. ceil(ends[b] / block) - 1 only (`kv_num_blocks`), and in its last block the
-    mask_mod hides the slots from ends[b] on. So a short row costs what its own length costs, where SDPA's mask
-    makes every row compute scores up to the longest row's slots. Without a backward pass no query-side block
-    lists are needed (compute_q_blocks=False), which keeps this a few tensor ops: cheap, and safe to capture.
+    Row b reads key blocks 0 .. ceil(ends[b] / block) - 1 only (`kv_num_blocks`; an end past `slots`, as a free
+    row's stale position can be, reads them all), and in its last block the mask_mod hides the slots from ends[b]
+    on. So a short row costs what its own length costs, where SDPA's mask makes every row compute scores up to
+    the longest row's slots. Without a backward pass no query-side block lists are needed (compute_q_blocks=False),
+    which keeps this a few tensor ops: cheap, and safe to capture.
     """
     from torch.nn.attention.flex_attention import BlockMask  # noqa: F811 (at run time, here only)
 
     rows = len(ends)
-    kv_num_blocks = ((ends + block - 1) // block).to(torch.int32).view(rows, 1, 1)  # (rows, heads=1, q blocks=1)
+    kv_num_blocks = ((ends.clamp(max=slots) + block - 1) // block).to(torch.int32).view(rows, 1, 1)  # (rows, 1, 1)
     kv_indices = torch.arange(-(-slots // block), dtype=torch.int32, device=ends.device).expand(rows, 1, 1, -1)
     return BlockMask.from_kv_blocks(kv_num_blocks, kv_indices, BLOCK_SIZE=block, seq_lengths=(1, slots),
                                     mask_mod=lambda b, h, q, kv: kv < ends[b], compute_q_blocks=False)

@@ -509,14 +509,14 @@ def test_a_row_block_mask_skips_every_block_past_the_rows_end():
     from minireason.model import row_block_mask
 
     gen = torch.Generator().manual_seed(0)
-    rows, heads, kv_heads, slots, d, block = 4, 6, 2, 100, 16, 32  # 100 slots: a partial last block
+    rows, heads, kv_heads, slots, d, block = 5, 6, 2, 100, 16, 32  # 100 slots: a partial last block
     q, k, v = (torch.randn(rows, h, t, d, generator=gen) for h, t in ((heads, 1), (kv_heads, slots), (kv_heads, slots)))
-    ends = torch.tensor([5, 40, 100, 64])
+    ends = torch.tensor([5, 40, 100, 64, 250])  # 250: a free row's stale position, past the slots (reads them all)
     real = torch.arange(slots) < ends[:, None]  # (rows, slots)
     reference = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=real[:, None, None, :],
                                                                  enable_gqa=True)
     for r in range(rows):
-        past = -(-int(ends[r]) // block) * block  # the first slot of the first block the row must not read
+        past = -(-min(int(ends[r]), slots) // block) * block  # the first slot of the first block the row must not read
         k[r, :, past:], v[r, :, past:] = float("nan"), float("nan")
     out = torch.compile(flex_attention)(q, k, v, block_mask=row_block_mask(ends, slots, block), enable_gqa=True)
     assert out.isfinite().all()
