@@ -33,9 +33,9 @@ from minireason.model import additive_mask, flex_attention_for, grouped_decode_a
 
 
 def snapshot(rows: int, prompt: int, median: int, cap: int, seed: int = 0) -> tuple[torch.Tensor, int]:
-    """Each row's slots in use at one decode step, as the sampler lays them out (its prompt at [0, 1-`prompt`),
-    then the tokens it has written so far, uniform within its sample length from the mix): (rows,) ends, and L,
-    the longest row's, bucketed."""
+    """Each row's slots in use at one decode step, as the sampler lays them out (a prompt of 1 to `prompt` tokens
+    from slot 0, then the tokens the row has written so far, uniform within its sample length from the mix):
+    (rows,) ends, and L, the longest row's, bucketed."""
     gen = torch.Generator().manual_seed(seed)
     lengths = torch.tensor(mix_lengths(rows, median, cap, seed))
     written = (torch.rand(rows, generator=gen) * lengths).long() + 1
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
                     default=["qwen2.5-0.5b", "qwen2.5-1.5b"] if cuda else ["toy"])
     ap.add_argument("--rows", type=int, nargs="+", default=[256] if cuda else [128])
     ap.add_argument("--block", type=int, default=128 if cuda else 32, help="key slots per FlexAttention block")
-    ap.add_argument("--prompt", type=int, default=128 if cuda else 16, help="prompt slots (left padded)")
+    ap.add_argument("--prompt", type=int, default=128 if cuda else 16,
+                    help="the longest prompt (each row's: 1 to this)")
     ap.add_argument("--median", type=int, default=300 if cuda else 75, help="the length mix's median")
     ap.add_argument("--cap", type=int, default=4000 if cuda else 1000, help="the length mix's cap")
     ap.add_argument("--repeats", type=int, default=100)
