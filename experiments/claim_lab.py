@@ -2,7 +2,7 @@
 is off.
 
     python experiments/claim_lab.py            # k = 256, the paper's bins
-    python experiments/claim_lab.py --fast     # k = 64 and a 1000-question distillation pool
+    python experiments/claim_lab.py --fast     # k = 64, a 1000-question distillation pool, stages 1-6
     python experiments/claim_lab.py --mini     # the same pipeline at toy sizes (the test suite runs it)
 
 Kim et al. explain each claim by a mechanism. Here each mechanism is a knob of the tutor that a toy base
@@ -25,9 +25,9 @@ Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is
   4 self-distillation Base<-Base, Base<-RL (RL seed 0 as teacher; not world local) -> E4
   5 GRPO with the process reward, world on                                    -> outcome vs process reward
   6 teacher distillation, reasoning-only and all questions, world on          -> E6
-  7 (k < 256) world on at k = 256: the base's spread, the hard-gap questions -> acceptance, process reward
-  8 world on in detail (the toy study, folded in): GRPO's ablations Dr. GRPO and KL (seed 0), RL<-RL, the teacher,
+  7 world on in detail (the toy study, folded in): GRPO's ablations Dr. GRPO and KL (seed 0), RL<-RL, the teacher,
     and the first 600 train questions for the E1 and E4 models            -> the page's default-world section
+--fast (k = 64, every verdict labelled so) runs stages 1-6, the claims in each world; stage 7 is the full lab's.
 Outputs: the one experiments page experiments/CLAIMS.md, with experiments/figures/lab/*.png (each claim, the worlds
 side by side) and experiments/figures/*.png (the default world in detail; claims_report.py and world_report.py
 write them), and <out>/times.json, the seconds of each stage.
@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from claims_report import write_claims  # noqa: E402
 from evaluate import main as evaluate_main  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
-from minireason.lab_world import LabTutor, knowledge_group, lab_parser, local_rl_questions  # noqa: E402
+from minireason.lab_world import LabTutor, lab_parser, local_rl_questions  # noqa: E402
 from minireason.model import TOY_MODELS_DIR, model_hints, resolve_model_dir  # noqa: E402
 from minireason.tasks import save_jsonl, toy_split  # noqa: E402
 from minireason.toy import tutor_from_args  # noqa: E402
@@ -70,15 +70,14 @@ WORLDS = {
 # each rare fact is met by a handful of RL groups per run instead of ~190 (lab_world.local_rl_questions).
 LOCALITY = {"local": 0.02}
 WORLDS["local"] = WORLDS["off"]
-PAPER_K = 256  # the paper's samples per question; --fast evaluates at 64 and adds stage 7
 MINI_RL = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eval-every", "0"]
 ABLATIONS = {"rl-drgrpo": ["--no-scale-std", "--aggregation", "constant"], "rl-kl": ["--beta", "0.05"]}  # seed 0
-TRAIN_QUESTIONS = 600  # the train subset stage 8 evaluates (--mini: 16)
+TRAIN_QUESTIONS = 600  # the train subset stage 7 evaluates (--mini: 16)
 MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
 
 
 def sh(*args: str) -> None:
-    print("$ python " + " ".join(args), flush=True)
+    print("$ python " + " ".join(args) + "\n", end="", flush=True)  # one write: with --jobs, lines stay whole
     subprocess.run([sys.executable, *args], cwd=ROOT, check=True)
 
 
@@ -261,27 +260,11 @@ def teacher_distillation(lab: Lab) -> None:
         evaluate(lab)
 
 
-def paper_k(lab: Lab) -> None:
-    """When k < the paper's 256 (--fast): world on at k = 256 where the acceptance needs it. The base over every
-    test question (its spread over the six bins), and the hard-gap questions for the base and every RL model
-    (the process-reward table). --mini: k = 8 on a few questions."""
-    k = 8 if lab.mini else PAPER_K
-    if lab.k >= k or "on" not in lab.worlds:
-        return
-    models, folder = lab.models["on"], lab.out / "on"
-    evaluate_into(lab, folder / "eval-paper-k", {"base": models["base"]}, k, *lab.test_data())
-    tutor = LabTutor.from_model(str(lab.base("on")))
-    hard_gap = [p for p in toy_split("test") if knowledge_group(p, tutor) == "hard-gap"]
-    save_jsonl(hard_gap[:4] if lab.mini else hard_gap, folder / "hard-gap.jsonl")
-    rl_models = {n: f for n, f in models.items() if n == "base" or n.startswith(("rl-seed", "process-seed"))}
-    evaluate_into(lab, folder / "eval-paper-k-hard-gap", rl_models, k, "--data", str(folder / "hard-gap.jsonl"),
-                  "--grader", "exact")
-
-
 def default_world_detail(lab: Lab) -> None:
     """World on in detail (what the toy study ran): GRPO's two one-flag ablations (seed 0), RL<-RL self-distillation
-    (RL seed 0 into itself), the teacher, all on the test set; then the E1 and E4 models on a train subset."""
-    if "on" not in lab.worlds:
+    (RL seed 0 into itself), the teacher, all on the test set; then the E1 and E4 models on a train subset. Not with
+    --fast: at k = 64 the world's detail would add about as much time as the claims (benchmarks/RESULTS.md)."""
+    if "on" not in lab.worlds or lab.fast:
         return
     models = lab.models["on"]
     parallel(lab, [*(rl_run(lab, "on", name, "--seed", "0", *flags) for name, flags in ABLATIONS.items()),
@@ -296,8 +279,7 @@ def default_world_detail(lab: Lab) -> None:
 
 STAGES = [("1 pretrain", pretrain), ("2 RL (outcome)", outcome_rl), ("3 evaluate", evaluate),
           ("4 self-distillation", self_distillation), ("5 RL (process)", process_rl),
-          ("6 teacher distillation", teacher_distillation), ("7 the paper's k (world on)", paper_k),
-          ("8 world on in detail", default_world_detail)]
+          ("6 teacher distillation", teacher_distillation), ("7 world on in detail", default_world_detail)]
 
 
 def main() -> None:
@@ -311,7 +293,8 @@ def main() -> None:
     ap.add_argument("--page", type=Path,
                     help="the results page (default: experiments/CLAIMS.md; with --mini: <out>/CLAIMS.md)")
     size = ap.add_mutually_exclusive_group()
-    size.add_argument("--fast", action="store_true", help="k = 64 and a 1000-question distillation pool")
+    size.add_argument("--fast", action="store_true",
+                      help="k = 64 and a 1000-question distillation pool; the claims only (stages 1-6)")
     size.add_argument("--mini", action="store_true",
                       help="a miniature lab: the shipped toy-base for every world, 2 RL steps, 16 questions, k = 4")
     args = ap.parse_args()

@@ -48,14 +48,14 @@ def note(section: str) -> str:
     return sections[section]
 
 
-def load_world(lab: Path, world: str, folder: str = "eval") -> dict | None:
-    """A world's metrics.json: `eval` at the lab's k; `eval-paper-k` (-hard-gap) at k = 256 after a --fast run."""
-    path = lab / world / folder / "metrics.json"
+def load_world(lab: Path, world: str) -> dict | None:
+    """A world's metrics.json: its models on the test set at the lab's k."""
+    path = lab / world / "eval" / "metrics.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def question_records(lab: Path, world: str, name: str, folder: str = "eval") -> list[QuestionRecord]:
-    return read_samples_file(lab / world / folder / f"samples-{name}.jsonl")[1]
+def question_records(lab: Path, world: str, name: str) -> list[QuestionRecord]:
+    return read_samples_file(lab / world / "eval" / f"samples-{name}.jsonl")[1]
 
 
 def gains(metrics: dict, models: list[str], key) -> list[float]:
@@ -119,11 +119,11 @@ def e6_verdict(reasoning_cap: float, all_cap: float) -> str:
 # Per-question lenses the paper cannot have: what each question needs, and whether a right answer was earned
 
 
-def knowledge_of(lab: Path, world: str, folder: str = "eval") -> list[str]:
+def knowledge_of(lab: Path, world: str) -> list[str]:
     """Each evaluated question's knowledge group under the world's tutor, in the samples' order."""
     tutor = LabTutor.from_model(str(lab / world / "toy-base"))
     problems = {p.id: p for p in toy_split("test")}
-    return knowledge_labels([problems[r.id] for r in question_records(lab, world, "base", folder)], tutor)
+    return knowledge_labels([problems[r.id] for r in question_records(lab, world, "base")], tutor)
 
 
 def unfaithful_solved(records: list[QuestionRecord], keep: list[bool]) -> tuple[int, int]:
@@ -233,27 +233,22 @@ def faithful_cells(m: dict, runs: list[str]) -> str:
 def spread_section(lab: Path, worlds: dict) -> list[str]:
     """Each world's base: how its test questions spread over the bins, and the hard-gap line (the tutor's X = 0
     there holds by construction; a learnt base's need not): questions with a right sample, questions solved by a
-    faithful trace, and the outcome residue. At the lab's k, and at k = 256 for world on when stage 7 measured it."""
-    lines = []
-    for folder in ("eval", "eval-paper-k"):
-        bases = {w: m for w in worlds if (m := worlds[w] if folder == "eval" else load_world(lab, w, folder))}
-        if not bases:
-            continue
-        m0 = next(iter(bases.values()))
-        lines += ["", f"k = {m0['k']}:", "",
-                  "| | " + " | ".join(m0["bins"]) + " | hard-gap questions with X > 0 (outcome) | of them "
-                  "solved by a faithful trace | outcome residue (right samples / samples) |",
-                  "|---|" + "---|" * (len(m0["bins"]) + 3)]
-        for world, metrics in bases.items():
-            groups, base = knowledge_of(lab, world, folder), metrics["models"]["base"]
-            gap = [i for i, g in enumerate(groups) if g == "hard-gap"]
-            residue = sum(base["counts"][i] for i in gap) / max(1, len(gap) * metrics["k"])
-            faithful = f"{sum(base['faithful_counts'][i] > 0 for i in gap)}" if "faithful_counts" in base else "-"
-            shares = [f"{n} ({100 * n / metrics['questions']:.0f}%)" for n in metrics["bin_sizes"]]
-            solved = sum(base["counts"][i] > 0 for i in gap)
-            lines.append(f"| world {world}, base | " + " | ".join(shares) + f" | {solved} of {len(gap)} | {faithful} | "
-                         f"{residue:.1e} |")
-    return lines[1:]
+    faithful trace, and the outcome residue."""
+    m0 = next(iter(worlds.values()))
+    lines = [f"k = {m0['k']}:", "",
+             "| | " + " | ".join(m0["bins"]) + " | hard-gap questions with X > 0 (outcome) | of them "
+             "solved by a faithful trace | outcome residue (right samples / samples) |",
+             "|---|" + "---|" * (len(m0["bins"]) + 3)]
+    for world, metrics in worlds.items():
+        groups, base = knowledge_of(lab, world), metrics["models"]["base"]
+        gap = [i for i, g in enumerate(groups) if g == "hard-gap"]
+        residue = sum(base["counts"][i] for i in gap) / max(1, len(gap) * metrics["k"])
+        faithful = f"{sum(base['faithful_counts'][i] > 0 for i in gap)}" if "faithful_counts" in base else "-"
+        shares = [f"{n} ({100 * n / metrics['questions']:.0f}%)" for n in metrics["bin_sizes"]]
+        solved = sum(base["counts"][i] > 0 for i in gap)
+        lines.append(f"| world {world}, base | " + " | ".join(shares) + f" | {solved} of {len(gap)} | {faithful} | "
+                     f"{residue:.1e} |")
+    return lines
 
 
 def e1_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
@@ -388,26 +383,6 @@ def process_section(lab: Path, m: dict) -> list[str]:
             lines.append(f"| {label}: {n} | {points(accuracy(m['models'][n]))} | "
                          f"{points(capability(m['models'][n]))} | {points(np.mean(cap_gap)) if cap_gap else '-'} | "
                          f"{solved} of {sum(gap)} | {unfaithful} |")
-    return lines + hard_gap_lines(lab)
-
-
-def hard_gap_lines(lab: Path) -> list[str]:
-    """The hard-gap questions alone at the paper's k, once stage 7's report covers the base (a --fast lab; with
-    --jobs, a report of one model stands there until the last call reports all)."""
-    m = load_world(lab, "on", "eval-paper-k-hard-gap")
-    if m is None or "base" not in m["models"]:
-        return []
-    k, n = m["k"], m["questions"]
-    lines = ["", f"The {n} hard-gap questions alone, k = {k}:", "",
-             f"| model | hard-gap pass@{k} | hard-gap questions solved | of which by an unfaithful trace |",
-             "|---|---|---|---|"]
-    for label, models in (("base", ["base"]), ("RL, outcome reward", seeds(m)),
-                          ("RL, process reward", seeds(m, "process-seed"))):
-        for name in models:
-            records = question_records(lab, "on", name, "eval-paper-k-hard-gap")
-            solved, unfaithful = unfaithful_solved(records, [True] * n)
-            lines.append(f"| {label}: {name} | {points(capability(m['models'][name]))} | {solved} of {n} | "
-                         f"{unfaithful} |")
     return lines
 
 
@@ -555,8 +530,8 @@ def times_lines(lab: Path) -> list[str]:
     return lines
 
 
-def detail_lines(lab: Path, page: Path) -> list[str]:
-    """The default world in detail (claim_lab.py's stage 8), its figures in the page's figures/ folder."""
+def detail_lines(lab: Path, page: Path, fast: bool) -> list[str]:
+    """The default world in detail (claim_lab.py's stage 7), its figures in the page's figures/ folder."""
     detail = world_detail(lab / DEFAULT_WORLD, page.parent / "figures")
     return ["", f"## The default world in detail (world {DEFAULT_WORLD})", "",
             "Every experiment's tables and figures in one world, beside the paper's numbers: the base, the RL seeds, "
@@ -564,7 +539,8 @@ def detail_lines(lab: Path, page: Path) -> list[str]:
             "β = 0.05), the self-distillation arms Base←Base, RL←RL and Base←RL, the teacher and its two "
             "distillations, on the test set and on a train subset (E1, E2 and E4 on train), and every result split by "
             "the knowledge a question needs.", "",
-            *(detail or ["Pending: stage 8 has not run in this lab folder."])]
+            *(detail or ["Not run: a `--fast` lab measures the claims only." if fast else
+                         "Pending: stage 7 has not run in this lab folder."])]
 
 
 def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
@@ -590,7 +566,7 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
             if key in figures:
                 lines += [f"![{key}](figures/lab/{figures[key]})", ""]
             lines += sections.get(key, ["Pending: its runs have not finished."])
-        lines += detail_lines(lab, page)
+        lines += detail_lines(lab, page, settings["fast"])
     else:
         lines += ["No evaluation yet: the runs are pending."]
     lines += times_lines(lab)
