@@ -39,8 +39,9 @@ ONLY_IN = {"E3": ("on",), "E4": ("on", "off"), "E5": ("on", "off"), "E6": ("on",
 
 def note(section: str) -> str:
     """The text of claims_notes.md under `<!-- section -->`, up to the next marker: why the settings are what they
-    are ("why", written before any RL run), the changes after the runs ("changes"), what a --fast run showed
-    ("findings-fast")."""
+    are ("why", written before any RL run), the changes after the runs ("changes"), world local's predictions
+    ("predictions-local"), what the k = 256 lab's runs showed ("findings"). Design v2's findings are on
+    CLAIMS-v2.md."""
     parts = re.split(r"^<!-- ([\w-]+) -->$", NOTES.read_text(), flags=re.M)
     sections = dict(zip(parts[1::2], (text.strip("\n") for text in parts[2::2])))
     if section not in sections:
@@ -507,8 +508,10 @@ def header(lab: Path, settings: dict) -> list[str]:
             "", note("why"), "", note("changes"), ""]
 
 
-def verdict_table(verdicts: dict) -> list[str]:
-    rows = ["## Verdicts", "", "| claim | judged against (Kim et al. 2025, 1.5B) | "
+def verdict_table(verdicts: dict, k: int) -> list[str]:
+    """One row per claim, one column per world; below the paper's k = 256 (--fast, --mini) labelled with the k."""
+    title = "## Verdicts" if k == 256 else f"## Verdicts at k = {k}, not the paper's 256"
+    rows = [title, "", "| claim | judged against (Kim et al. 2025, 1.5B) | "
             + " | ".join(f"world {w}" for w in WORLD_ORDER) + " |", "|---|---|" + "---|" * len(WORLD_ORDER)]
     for claim, judged in JUDGED.items():
         cells = [verdicts.get(claim, {}).get(w, "pending" if w in ONLY_IN.get(claim, WORLD_ORDER) else "-")
@@ -557,8 +560,9 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
         fig_dir.mkdir(parents=True, exist_ok=True)
         sections, verdicts = claim_sections(lab, worlds)
         figures = claim_figures(fig_dir, worlds)
-        lines += verdict_table(verdicts)
-        lines += ["", note("findings")] if not settings["mini"] and "<!-- findings -->" in NOTES.read_text() else []
+        lines += verdict_table(verdicts, settings["k"])
+        full_lab = not settings["mini"] and not settings["fast"]  # the findings describe the k = 256 lab's runs
+        lines += ["", note("findings")] if full_lab and "<!-- findings -->" in NOTES.read_text() else []
         for key, title in TITLES.items():
             lines += ["", f"## {title}", ""]
             if key in RULES:
