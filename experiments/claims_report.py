@@ -374,16 +374,17 @@ def process_section(lab: Path, m: dict) -> list[str]:
     """Outcome vs process reward in world on: all questions, and the hard-gap questions (X = 0 for the base)."""
     k, groups = m["k"], knowledge_of(lab, "on")
     gap = [g == "hard-gap" for g in groups]
-    lines = [f"| model | accuracy | pass@{k} | hard-gap pass@{k} | hard-gap questions solved | of which by an "
-             "unfaithful trace |", "|---|---|---|---|---|---|"]
+    lines = [f"| model | accuracy | pass@{k} | faithful pass@{k} | hard-gap pass@{k} | hard-gap questions solved | "
+             "of which by an unfaithful trace |", "|---|---|---|---|---|---|---|"]
     for label, models in (("base", ["base"]), ("RL, outcome reward", seeds(m)),
                           ("RL, process reward", seeds(m, "process-seed"))):
         for n in models:
             solved, unfaithful = unfaithful_solved(question_records(lab, "on", n), gap)
             cap_gap = [c > 0 for c, g in zip(m["models"][n]["counts"], gap) if g]
+            faithful = points(faithful_capability(m["models"][n])) if "faithful_pass@k" in m["models"][n] else "-"
             lines.append(f"| {label}: {n} | {points(accuracy(m['models'][n]))} | "
-                         f"{points(capability(m['models'][n]))} | {points(np.mean(cap_gap)) if cap_gap else '-'} | "
-                         f"{solved} of {sum(gap)} | {unfaithful} |")
+                         f"{points(capability(m['models'][n]))} | {faithful} | "
+                         f"{points(np.mean(cap_gap)) if cap_gap else '-'} | {solved} of {sum(gap)} | {unfaithful} |")
     return lines
 
 

@@ -112,13 +112,15 @@ def self_distillation(test: dict, train: dict) -> list[str]:
 
 
 def knowledge_table(metrics: dict, groups: dict[str, np.ndarray]) -> list[str]:
+    """Per model and knowledge group: pass@1, pass@k and faithful pass@k (a sample counts only when every step is
+    right; "-" for metrics without it)."""
     k = metrics["k"]
-    rows = ["| model | " + " | ".join(f"{g} (n={int(m.sum())}): pass@1 / pass@{k}" for g, m in groups.items()) + " |",
-            "|---|" + "---|" * len(groups)]
+    rows = ["| model | " + " | ".join(f"{g} (n={int(m.sum())}): pass@1 / pass@{k} / faithful pass@{k}"
+                                      for g, m in groups.items()) + " |", "|---|" + "---|" * len(groups)]
     for name, m in metrics["models"].items():
-        counts = np.array(m["counts"])
-        cells = [f"{points(counts[g].mean() / k)} / {points((counts[g] > 0).mean())}" if g.any() else "-"
-                 for g in groups.values()]
+        counts, faithful = np.array(m["counts"]), np.array(m.get("faithful_counts", []))
+        cells = [f"{points(counts[g].mean() / k)} / {points((counts[g] > 0).mean())} / "
+                 f"{points((faithful[g] > 0).mean()) if len(faithful) else '-'}" for g in groups.values()]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return rows
 

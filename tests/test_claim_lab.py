@@ -74,6 +74,8 @@ def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(
         assert title in page
     assert "Pending" not in page and "pending" not in page
     assert "## Verdicts at k = 4, not the paper's 256" in page and "What the runs show" not in page  # k = 256 prose
+    assert "| model | accuracy | pass@4 | faithful pass@4 | hard-gap pass@4 |" in page  # outcome vs process reward
+    assert "pass@1 / pass@4 / faithful pass@4 |" in page and "/ - |" not in page  # every model, by knowledge
     assert page.count("Rule, fixed before the runs") == 6
     figures = {f.name for f in (tmp_path / "figures" / "lab").iterdir()}
     assert figures == {"e1_pass_at_k.png", "e2_per_bin.png", "e3_entropy.png", "e4_self_distillation.png",

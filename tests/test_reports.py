@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
+import numpy as np
 import pytest
 
 from minireason.collect import QuestionRecord
@@ -107,3 +108,14 @@ def test_faithful_pass_at_k_counts_only_samples_whose_every_step_is_right():
     assert faithful("x", "What is the capital of France?") is None
     real = [QuestionRecord("q", "What is 2 + 2, in words?", "4", None, [], recs[0].samples)]
     assert "faithful_pass@k" not in analyze({"m": real}, faithful=faithful)["models"]["m"]  # not a toy question
+
+
+def test_knowledge_table_gives_faithful_pass_at_k_beside_pass_at_k_per_group():
+    metrics = {"k": 4, "models": {"toy": {"counts": [2, 0, 4], "faithful_counts": [1, 0, 0]},
+                                  "real": {"counts": [2, 0, 4]}}}  # no faithful counts: not a toy question set
+    groups = {"hard-gap": np.array([True, True, False]), "other": np.array([False, False, True])}
+    rows = world_report.knowledge_table(metrics, groups)
+    assert rows[0] == ("| model | hard-gap (n=2): pass@1 / pass@4 / faithful pass@4 | "
+                       "other (n=1): pass@1 / pass@4 / faithful pass@4 |")
+    assert rows[2] == "| toy | 25.0 / 50.0 / 50.0 | 100.0 / 100.0 / 0.0 |"  # (2/4 + 0) / 2; one of two solved
+    assert rows[3] == "| real | 25.0 / 50.0 / - | 100.0 / 100.0 / - |"
