@@ -30,7 +30,8 @@ Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is
 --fast (k = 64, every verdict labelled so) runs stages 1-6, the claims in each world; stage 7 is the full lab's.
 Outputs: the one experiments page experiments/CLAIMS.md, with experiments/figures/lab/*.png (each claim, the worlds
 side by side) and experiments/figures/*.png (the default world in detail; claims_report.py and world_report.py
-write them), and <out>/times.json, the seconds of each stage.
+write them), and <out>/times.json, the seconds of each stage. --fast and --mini write their page and figures under
+<out> instead (default runs/lab/CLAIMS.md), so that they never replace the k = 256 lab's.
 """
 
 from __future__ import annotations
@@ -291,14 +292,15 @@ def main() -> None:
                     help="independent runs (seeds, distillation arms, models to sample) at a time, sharing the cores")
     ap.add_argument("--pretrain", action="store_true", help="pretrain each world's base even where one is shipped")
     ap.add_argument("--page", type=Path,
-                    help="the results page (default: experiments/CLAIMS.md; with --mini: <out>/CLAIMS.md)")
+                    help="the results page (default: experiments/CLAIMS.md; with --fast or --mini: <out>/CLAIMS.md, "
+                    "so that a k = 64 page never replaces the k = 256 one)")
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--fast", action="store_true",
                       help="k = 64 and a 1000-question distillation pool; the claims only (stages 1-6)")
     size.add_argument("--mini", action="store_true",
                       help="a miniature lab: the shipped toy-base for every world, 2 RL steps, 16 questions, k = 4")
     args = ap.parse_args()
-    page = args.page or (args.out / "CLAIMS.md" if args.mini else ROOT / "experiments" / "CLAIMS.md")
+    page = args.page or (args.out / "CLAIMS.md" if args.mini or args.fast else ROOT / "experiments" / "CLAIMS.md")
     lab = Lab(args.out, k=4 if args.mini else 64 if args.fast else 256, seeds=args.seeds, page=page, mini=args.mini,
               fast=args.fast, worlds=(args.world,) if args.world else tuple(WORLDS), jobs=args.jobs,
               pretrain=args.pretrain)
