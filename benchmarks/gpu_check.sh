@@ -29,4 +29,4 @@ timeout 20 $py benchmarks/decode_ops.py --device cuda 2>&1 | tee "$out/decode_op
 timeout 20 $py benchmarks/row_attention.py --shapes qwen2.5-0.5b 2>&1 | grep -v Warn | tee "$out/row_attention.log"
 timeout 75 $py experiments/claim_lab.py --mini --seeds 1 --jobs 4 --out /tmp/minireason-lab-mini 2>&1 | tr '\r' '\n' \
     | grep -v 'it/s\]$' | tail -n 3 | tee "$out/lab_mini.log"  # the lab's GPU path, end to end at toy sizes (94 s on
-# 2 idle CPU cores with --jobs 2, stage 7 included: 4 runs at a time here, 16 cores and one GPU)
+# 2 idle CPU cores with --jobs 2, stage 6 included: 4 runs at a time here, 16 cores and one GPU)

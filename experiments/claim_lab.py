@@ -2,7 +2,7 @@
 is off.
 
     python experiments/claim_lab.py            # k = 256, the paper's bins
-    python experiments/claim_lab.py --fast     # k = 64, a 1000-question distillation pool, stages 1-6
+    python experiments/claim_lab.py --fast     # k = 64, a 1000-question distillation pool, stages 1-5
     python experiments/claim_lab.py --mini     # the same pipeline at toy sizes (the test suite runs it)
 
 Kim et al. explain each claim by a mechanism. Here each mechanism is a knob of the tutor that a toy base
@@ -20,14 +20,14 @@ mechanism for E1 and E2, as a knob.
 
 Stages, in order (each is skipped when done, so re-running resumes; CLAIMS.md is rewritten after each):
   1 pretrain a base per world                  python -m minireason.lab_world --only base
-  2 GRPO with the outcome reward, seeds 0..2   train_rl.py (world local: on its own question list)
-  3 evaluate base and RL on the test set       evaluate.py, k samples          -> E1, E2, E3, E5
+  2 GRPO with the outcome reward, seeds 0..2   train_rl.py (world local: on its own question list); in world on
+    also with the process reward (beside the outcome runs: with --jobs no core waits for a stage's last seed)
+  3 evaluate base and RL on the test set       evaluate.py, k samples  -> E1, E2, E3, E5, outcome vs process reward
   4 self-distillation Base<-Base, Base<-RL (RL seed 0 as teacher; not world local) -> E4
-  5 GRPO with the process reward, world on                                    -> outcome vs process reward
-  6 teacher distillation, reasoning-only and all questions, world on          -> E6
-  7 world on in detail (the toy study, folded in): GRPO's ablations Dr. GRPO and KL (seed 0), RL<-RL, the teacher,
+  5 teacher distillation, reasoning-only and all questions, world on          -> E6
+  6 world on in detail (the toy study, folded in): GRPO's ablations Dr. GRPO and KL (seed 0), RL<-RL, the teacher,
     and the first 600 train questions for the E1 and E4 models            -> the page's default-world section
---fast (k = 64, every verdict labelled so) runs stages 1-6, the claims in each world; stage 7 is the full lab's.
+--fast (k = 64, every verdict labelled so) runs stages 1-5, the claims in each world; stage 6 is the full lab's.
 Outputs: the one experiments page experiments/CLAIMS.md, with experiments/figures/lab/*.png (each claim, the worlds
 side by side) and experiments/figures/*.png (the default world in detail; claims_report.py and world_report.py
 write them), and <out>/times.json, the seconds of each stage. --fast and --mini write their page and figures under
@@ -73,7 +73,7 @@ LOCALITY = {"local": 0.02}
 WORLDS["local"] = WORLDS["off"]
 MINI_RL = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eval-every", "0"]
 ABLATIONS = {"rl-drgrpo": ["--no-scale-std", "--aggregation", "constant"], "rl-kl": ["--beta", "0.05"]}  # seed 0
-TRAIN_QUESTIONS = 600  # the train subset stage 7 evaluates (--mini: 16)
+TRAIN_QUESTIONS = 600  # the train subset stage 6 evaluates (--mini: 16)
 MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
 
 
@@ -234,8 +234,10 @@ def evaluate(lab: Lab) -> None:
         evaluate_into(lab, lab.out / world / "eval", models, lab.k, *lab.test_data())
 
 
-def outcome_rl(lab: Lab) -> None:
-    parallel(lab, [task for world in lab.worlds for task in rl(lab, world, "outcome")])
+def all_rl(lab: Lab) -> None:
+    """Every GRPO run at once: the outcome reward in each world, and the process reward in world on."""
+    parallel(lab, [*(task for world in lab.worlds for task in rl(lab, world, "outcome")),
+                   *(rl(lab, "on", "process") if "on" in lab.worlds else [])])
 
 
 def self_distillation(lab: Lab) -> None:
@@ -245,12 +247,6 @@ def self_distillation(lab: Lab) -> None:
         distill(lab, world, "base-from-base", "--variant", "self"),
         distill(lab, world, "base-from-rl", "--variant", "rl", "--teacher", str(lab.models[world]["rl-seed0"])))])
     evaluate(lab)
-
-
-def process_rl(lab: Lab) -> None:
-    if "on" in lab.worlds:
-        parallel(lab, rl(lab, "on", "process"))
-        evaluate(lab)
 
 
 def teacher_distillation(lab: Lab) -> None:
@@ -278,9 +274,9 @@ def default_world_detail(lab: Lab) -> None:
                   "--limit", str(16 if lab.mini else TRAIN_QUESTIONS))
 
 
-STAGES = [("1 pretrain", pretrain), ("2 RL (outcome)", outcome_rl), ("3 evaluate", evaluate),
-          ("4 self-distillation", self_distillation), ("5 RL (process)", process_rl),
-          ("6 teacher distillation", teacher_distillation), ("7 world on in detail", default_world_detail)]
+STAGES = [("1 pretrain", pretrain), ("2 RL (outcome; process in world on)", all_rl), ("3 evaluate", evaluate),
+          ("4 self-distillation", self_distillation), ("5 teacher distillation", teacher_distillation),
+          ("6 world on in detail", default_world_detail)]
 
 
 def main() -> None:
@@ -296,7 +292,7 @@ def main() -> None:
                     "so that a k = 64 page never replaces the k = 256 one)")
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--fast", action="store_true",
-                      help="k = 64 and a 1000-question distillation pool; the claims only (stages 1-6)")
+                      help="k = 64 and a 1000-question distillation pool; the claims only (stages 1-5)")
     size.add_argument("--mini", action="store_true",
                       help="a miniature lab: the shipped toy-base for every world, 2 RL steps, 16 questions, k = 4")
     args = ap.parse_args()

@@ -535,7 +535,7 @@ def times_lines(lab: Path) -> list[str]:
 
 
 def detail_lines(lab: Path, page: Path, fast: bool) -> list[str]:
-    """The default world in detail (claim_lab.py's stage 7), its figures in the page's figures/ folder."""
+    """The default world in detail (claim_lab.py's stage 6), its figures in the page's figures/ folder."""
     detail = world_detail(lab / DEFAULT_WORLD, page.parent / "figures")
     return ["", f"## The default world in detail (world {DEFAULT_WORLD})", "",
             "Every experiment's tables and figures in one world, beside the paper's numbers: the base, the RL seeds, "
@@ -544,7 +544,7 @@ def detail_lines(lab: Path, page: Path, fast: bool) -> list[str]:
             "distillations, on the test set and on a train subset (E1, E2 and E4 on train), and every result split by "
             "the knowledge a question needs.", "",
             *(detail or ["Not run: a `--fast` lab measures the claims only." if fast else
-                         "Pending: stage 7 has not run in this lab folder."])]
+                         "Pending: stage 6 has not run in this lab folder."])]
 
 
 def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:

@@ -2,7 +2,7 @@
 evaluations of that world (what the toy study showed, folded into the lab; claims_report.py puts it on the page).
 
 Reads <lab>/WORLD/eval/metrics.json (the test set: base, RL seeds, the GRPO ablations, every distillation, the
-teacher) and <lab>/WORLD/eval-train/metrics.json (a train subset: the E1 and E4 models), which claim_lab.py's stage 7
+teacher) and <lab>/WORLD/eval-train/metrics.json (a train subset: the E1 and E4 models), which claim_lab.py's stage 6
 writes, and returns the page's markdown with the figures drawn into a folder. Each number stands beside the paper's
 number it is judged against (`PAPER`). Bins are the base model's success count X out of k. RL runs named rl-seedN
 are shown one by one and as mean ± sd over seeds. The tables and plots themselves are report.py's, the ones every

@@ -80,7 +80,7 @@ def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(
     figures = {f.name for f in (tmp_path / "figures" / "lab").iterdir()}
     assert figures == {"e1_pass_at_k.png", "e2_per_bin.png", "e3_entropy.png", "e4_self_distillation.png",
                        "e5_reflection.png", "e6_distillation.png"}
-    # stage 7, the toy study folded in: world on in detail, its figures in figures/ and its tables on the page
+    # stage 6, the toy study folded in: world on in detail, its figures in figures/ and its tables on the page
     detail = {"e1_pass_at_k.png", "e2_per_bin_change.png", "e2_transitions.png", "e3_entropy.png",
               "e4_self_distillation.png", "e5_length.png", "e6_distillation.png", "ablations.png", "knowledge.png"}
     assert {f.name for f in (tmp_path / "figures").glob("*.png")} == detail
