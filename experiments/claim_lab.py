@@ -47,13 +47,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from claims_report import write_claims  # noqa: E402
 from evaluate import main as evaluate_main  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
 from minireason.lab_world import LabTutor, lab_parser, local_rl_questions  # noqa: E402
-from minireason.model import TOY_MODELS_DIR, model_hints, resolve_model_dir  # noqa: E402
+from minireason.model import TOY_MODELS_DIR, fingerprint, model_hints, resolve_model_dir  # noqa: E402
 from minireason.tasks import save_jsonl, toy_split  # noqa: E402
 from minireason.toy import tutor_from_args  # noqa: E402
 
@@ -75,6 +77,11 @@ MINI_RL = ["--steps", "2", "--batch-questions", "4", "--group-size", "4", "--eva
 ABLATIONS = {"rl-drgrpo": ["--no-scale-std", "--aggregation", "constant"], "rl-kl": ["--beta", "0.05"]}  # seed 0
 TRAIN_QUESTIONS = 600  # the train subset stage 6 evaluates (--mini: 16)
 MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
+# Rows the sampler decodes at once on the CPU, for every script the lab starts: 512, where the scripts' own default
+# is 128 (sampler.CPU_ROWS, held there by issue 28's memory line). On toy evaluation at k = 256 that is about 1.2x
+# faster, at about 580 MB a process instead of 350 (benchmarks/RESULTS.md); the samples are the same. On CUDA the
+# scripts size their rows from free memory.
+CPU_ROWS = [] if torch.cuda.is_available() else ["--max-rows", "512"]
 
 
 def sh(*args: str) -> None:
@@ -89,7 +96,7 @@ def train(script: str, folder: Path, *flags: str) -> None:
     if (folder / "config.json").is_file():
         sh(script, "--resume", str(folder))
     else:
-        sh(script, "--out", str(folder), *flags)
+        sh(script, "--out", str(folder), *flags, *CPU_ROWS)
 
 
 @dataclass
@@ -217,15 +224,37 @@ def evaluate_into(lab: Lab, out: Path, models: dict[str, Path], k: int, *data: s
     reported = set(json.loads(metrics.read_text())["models"]) if metrics.is_file() else set()
     if set(models) <= reported:
         return
-    flags = [*data, "--k", str(k), "--out", str(out), "--no-figures"]
+    copied = {name for name, folder in models.items() if copy_twin_samples(lab, out / f"samples-{name}.jsonl", folder)}
+    flags = [*data, "--k", str(k), "--out", str(out), "--no-figures", *CPU_ROWS]
     every_model = [a for name, folder in models.items() for a in ("--model", f"{name}={folder}")]
     if lab.jobs == 1:
         return sh("evaluate.py", *flags, *every_model)
     parallel(lab, [lambda spec=f"{n}={f}": sh("evaluate.py", *flags, "--model", spec)
-                   for n, f in models.items() if n not in reported])
+                   for n, f in models.items() if n not in reported | copied])
     print("$ python evaluate.py --analyze-only " + " ".join([*flags, *every_model]) + "   # in this process",
           flush=True)
     evaluate_main([*flags, "--analyze-only", *every_model])
+
+
+def copy_twin_samples(lab: Lab, samples: Path, model: Path) -> bool:
+    """Worlds off and local share their base (the same shipped weights). A model whose complete samples another
+    world's folder holds under the same name, from the same weights (fingerprint), gets a copy of them with its own
+    path in the header instead of drawing them again (True): a sample's draws are a hash of (seed, sample number,
+    token number), so they are what drawing again would give. The twin is in this lab's folder of the same name
+    (e.g. eval: the test set at the lab's k), so its data and sampling settings are this one's."""
+    if samples.is_file():
+        return False
+    model, weights = resolve_model_dir(model), None
+    for twin in sorted(lab.out.glob(f"*/{samples.parent.name}/{samples.name}")):
+        lines = twin.read_text().splitlines(keepends=True)
+        header = json.loads(lines[0])["header"]
+        complete = len(lines) - 1 == header["questions"]
+        if complete and header["fingerprint"] == (weights := weights or fingerprint(model)):
+            samples.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(samples, [json.dumps({"header": {**header, "model": str(model)}}) + "\n", *lines[1:]])
+            print(f"# {samples}: copied from {twin} (the same weights)", flush=True)
+            return True
+    return False
 
 
 def evaluate(lab: Lab) -> None:

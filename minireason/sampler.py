@@ -51,7 +51,8 @@ from .model import Transformer, row_block_mask
 from .tokenizer import Tokenizer
 
 ADMIT_FRACTION = 8  # admit new samples once 1/8 of the rows are free (or all that wait fit): fewer, larger prefills
-CPU_ROWS = 128  # rows on the CPU: more made the toy evaluation slower and bigger (benchmarks/RESULTS.md)
+CPU_ROWS = 128  # rows on the CPU: more are faster but bigger; 128 keeps toy evaluation's peak memory at the old
+# sampler's (issue 28), 512 is about 1.2x faster at about 580 MB (benchmarks/RESULTS.md)
 CUDA_KV_SHARE = 0.6  # of the GPU memory free (weights and optimizer already there), for the KV cache
 CHECK_EVERY_CUDA = 8  # decode steps between two looks at the rows on CUDA (a done row idles at most this long)
 
