@@ -40,8 +40,8 @@ ONLY_IN = {"E3": ("on",), "E4": ("on", "off"), "E5": ("on", "off"), "E6": ("on",
 def note(section: str) -> str:
     """The text of claims_notes.md under `<!-- section -->`, up to the next marker: why the settings are what they
     are ("why", written before any RL run), the changes after the runs ("changes"), world local's predictions
-    ("predictions-local"), what the k = 256 lab's runs showed ("findings"). Design v2's findings are on
-    CLAIMS-v2.md."""
+    ("predictions-local"), what a k = 256 lab's runs showed ("findings-FOLDER", written after the runs in that lab
+    folder, so that it never describes another lab's). Design v2's findings are on CLAIMS-v2.md."""
     parts = re.split(r"^<!-- ([\w-]+) -->$", NOTES.read_text(), flags=re.M)
     sections = dict(zip(parts[1::2], (text.strip("\n") for text in parts[2::2])))
     if section not in sections:
@@ -562,8 +562,9 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
         sections, verdicts = claim_sections(lab, worlds)
         figures = claim_figures(fig_dir, worlds)
         lines += verdict_table(verdicts, settings["k"])
-        full_lab = not settings["mini"] and not settings["fast"]  # the findings describe the k = 256 lab's runs
-        lines += ["", note("findings")] if full_lab and "<!-- findings -->" in NOTES.read_text() else []
+        findings = f"findings-{lab.name}"  # written after this k = 256 lab's runs, about them only
+        full_lab = not settings["mini"] and not settings["fast"]
+        lines += ["", note(findings)] if full_lab and f"<!-- {findings} -->" in NOTES.read_text() else []
         for key, title in TITLES.items():
             lines += ["", f"## {title}", ""]
             if key in RULES:

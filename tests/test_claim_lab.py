@@ -2,6 +2,7 @@
 end to end (every stage, every claim's section and figure, a resume that redoes nothing)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 from claims_report import (e1_verdict, e2_verdict, e3_verdict, e4_verdict, e5_verdict, e6_verdict,  # noqa: E402
-                           reach_lines)
+                           note, reach_lines)
 
 
 def test_the_papers_own_numbers_pass_every_rule():
@@ -113,6 +114,13 @@ def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(
     assert "train_rl.py --out" not in again.stdout and "train_distill.py --out" not in again.stdout
     other = subprocess.run([*cmd[:2], "--fast", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
     assert other.returncode != 0 and "other settings" in other.stderr
+
+
+def test_the_committed_pages_findings_are_the_ones_written_for_its_runs():
+    page = (ROOT / "experiments" / "CLAIMS.md").read_text()
+    folder = re.search(r"from the runs in `([^`/]+)/`", page).group(1)
+    findings = note(f"findings-{folder}")  # raises if no findings were written for this lab folder
+    assert findings.splitlines()[0] in page.splitlines()
 
 
 def test_each_shipped_lab_base_was_pretrained_with_its_worlds_flags(monkeypatch):
