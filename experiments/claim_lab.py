@@ -79,8 +79,8 @@ TRAIN_QUESTIONS = 600  # the train subset stage 6 evaluates (--mini: 16)
 MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
 # Rows the sampler decodes at once on the CPU, for every script the lab starts: 512, where the scripts' own default
 # is 128 (sampler.CPU_ROWS, held there by issue 28's memory line). On toy evaluation at k = 256 that is about 1.2x
-# faster, at about 580 MB a process instead of 350 (benchmarks/RESULTS.md); the samples are the same. On CUDA the
-# scripts size their rows from free memory.
+# faster, at about 580 MB a process instead of 350 (benchmarks/RESULTS.md), with the same samples (a sample does not
+# depend on its row count, up to float rounding). On CUDA the scripts size their rows from free memory.
 CPU_ROWS = [] if torch.cuda.is_available() else ["--max-rows", "512"]
 
 

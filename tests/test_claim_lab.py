@@ -64,6 +64,11 @@ def test_reach_table_counts_five_digit_sums_stated_right_per_model_only_where_th
     assert reach_lines(tmp_path, "on", metrics) == []
 
 
+def samples_header(path: Path) -> dict:
+    with path.open() as f:
+        return json.loads(f.readline())["header"]
+
+
 @pytest.mark.slow
 def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(tmp_path):
     cmd = [sys.executable, "experiments/claim_lab.py", "--mini", "--seeds", "1", "--out", str(tmp_path)]
@@ -102,8 +107,8 @@ def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(
                  for world in ("on", "off", "local")]
     # a model another world already sampled with the same weights is copied, not sampled again: every world's base
     # here is the shipped toy-base (sampled once, in world on), and some miniature runs come out identical too
-    headers = {(name, json.loads((tmp_path / world / "eval" / f"samples-{name}.jsonl").open().readline())["header"][
-        "fingerprint"]) for world, models in zip(("on", "off", "local"), evaluated) for name in models}
+    headers = {(name, samples_header(tmp_path / world / "eval" / f"samples-{name}.jsonl")["fingerprint"])
+               for world, models in zip(("on", "off", "local"), evaluated) for name in models}
     assert len(calls) == len(headers) < sum(map(len, evaluated)) and sum(" --model base=" in c for c in calls) == 1
     on_base = (tmp_path / "on" / "eval" / "samples-base.jsonl").read_text().splitlines()
     for world in ("off", "local"):
