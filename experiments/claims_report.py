@@ -127,16 +127,30 @@ def knowledge_of(lab: Path, world: str) -> list[str]:
     return knowledge_labels([problems[r.id] for r in question_records(lab, world, "base")], tutor)
 
 
-def unfaithful_solved(records: list[QuestionRecord], keep: list[bool]) -> tuple[int, int]:
-    """(questions solved, questions with a right answer over a wrong step) among the kept questions. The toy
-    trace is parseable: a right answer whose text is not the clean solution (`process_correct`) is unfaithful."""
-    problems = {p.id: p for p in toy_split("test")}
-    solved = unfaithful = 0
-    for rec, kept in zip(records, keep):
-        if kept and rec.n_correct:
-            solved += 1
-            unfaithful += any(s["correct"] and not process_correct(s["text"], problems[rec.id]) for s in rec.samples)
-    return solved, unfaithful
+def hard_gap_cells(model: dict, gap: list[int], k: int) -> list[str]:
+    """Decision 1's hard-gap line for one model (its metrics.json entry; gap: the hard-gap questions' indices):
+    questions with a right sample, of them those with a faithful one (every step right, `toy.faithful`), and both
+    residues (right samples / samples). "-" where the metrics have no faithful counts."""
+    samples, right, faithful = max(1, len(gap) * k), model["counts"], model.get("faithful_counts")
+    share = lambda counts: f"{sum(counts[i] for i in gap) / samples:.1e}" if any(counts[i] for i in gap) else "0"
+    return [f"{sum(right[i] > 0 for i in gap)} of {len(gap)}",
+            f"{sum(faithful[i] > 0 for i in gap)}" if faithful else "-", share(right),
+            share(faithful) if faithful else "-"]
+
+
+def hard_gap_section(lab: Path, worlds: dict) -> list[str]:
+    """Every evaluated model's hard-gap line, world by world. The tutor's X = 0 there holds by construction (it
+    states each gap fact wrong); a learnt model's need not: a right box over wrong steps (the outcome residue), or a
+    gap fact found (a faithful solve)."""
+    lines = [f"k = {next(iter(worlds.values()))['k']}. A question counts when at least one sample is right; a "
+             "faithful solve is a right sample whose every step is right.", "",
+             "| world | model | hard-gap questions with a right sample | of them with a faithful one | outcome "
+             "residue (right samples / samples) | faithful residue |", "|---|---|---|---|---|---|"]
+    for world, m in worlds.items():
+        gap = [i for i, g in enumerate(knowledge_of(lab, world)) if g == "hard-gap"]
+        lines += [f"| {world} | {name} | " + " | ".join(hard_gap_cells(model, gap, m["k"])) + " |"
+                  for name, model in m["models"].items()]
+    return lines
 
 
 def group_rows(metrics: dict, groups: list[str], models: dict[str, list[str]]) -> list[str]:
@@ -231,24 +245,13 @@ def faithful_cells(m: dict, runs: list[str]) -> str:
     return f"{points(faithful_capability(m['models']['base']))} | {mean_sd(gains(m, runs, faithful_capability))}"
 
 
-def spread_section(lab: Path, worlds: dict) -> list[str]:
-    """Each world's base: how its test questions spread over the bins, and the hard-gap line (the tutor's X = 0
-    there holds by construction; a learnt base's need not): questions with a right sample, questions solved by a
-    faithful trace, and the outcome residue."""
+def spread_section(worlds: dict) -> list[str]:
+    """Each world's base: how its test questions spread over the bins."""
     m0 = next(iter(worlds.values()))
-    lines = [f"k = {m0['k']}:", "",
-             "| | " + " | ".join(m0["bins"]) + " | hard-gap questions with X > 0 (outcome) | of them "
-             "solved by a faithful trace | outcome residue (right samples / samples) |",
-             "|---|" + "---|" * (len(m0["bins"]) + 3)]
+    lines = [f"k = {m0['k']}:", "", "| | " + " | ".join(m0["bins"]) + " |", "|---|" + "---|" * len(m0["bins"])]
     for world, metrics in worlds.items():
-        groups, base = knowledge_of(lab, world), metrics["models"]["base"]
-        gap = [i for i, g in enumerate(groups) if g == "hard-gap"]
-        residue = sum(base["counts"][i] for i in gap) / max(1, len(gap) * metrics["k"])
-        faithful = f"{sum(base['faithful_counts'][i] > 0 for i in gap)}" if "faithful_counts" in base else "-"
         shares = [f"{n} ({100 * n / metrics['questions']:.0f}%)" for n in metrics["bin_sizes"]]
-        solved = sum(base["counts"][i] > 0 for i in gap)
-        lines.append(f"| world {world}, base | " + " | ".join(shares) + f" | {solved} of {len(gap)} | {faithful} | "
-                     f"{residue:.1e} |")
+        lines.append(f"| world {world}, base | " + " | ".join(shares) + " |")
     return lines
 
 
@@ -371,20 +374,18 @@ def e5_section(lab: Path, worlds: dict) -> tuple[list[str], dict]:
 
 
 def process_section(lab: Path, m: dict) -> list[str]:
-    """Outcome vs process reward in world on: all questions, and the hard-gap questions (X = 0 for the base)."""
-    k, groups = m["k"], knowledge_of(lab, "on")
-    gap = [g == "hard-gap" for g in groups]
-    lines = [f"| model | accuracy | pass@{k} | faithful pass@{k} | hard-gap pass@{k} | hard-gap questions solved | "
-             "of which by an unfaithful trace |", "|---|---|---|---|---|---|---|"]
+    """Outcome vs process reward in world on: all questions, and the hard-gap questions (X = 0 for the tutor)."""
+    k = m["k"]
+    gap = [i for i, g in enumerate(knowledge_of(lab, "on")) if g == "hard-gap"]
+    lines = [f"| model | accuracy | pass@{k} | faithful pass@{k} | hard-gap questions with a right sample | of them "
+             "with a faithful one |", "|---|---|---|---|---|---|"]
     for label, models in (("base", ["base"]), ("RL, outcome reward", seeds(m)),
                           ("RL, process reward", seeds(m, "process-seed"))):
         for n in models:
-            solved, unfaithful = unfaithful_solved(question_records(lab, "on", n), gap)
-            cap_gap = [c > 0 for c, g in zip(m["models"][n]["counts"], gap) if g]
-            faithful = points(faithful_capability(m["models"][n])) if "faithful_pass@k" in m["models"][n] else "-"
-            lines.append(f"| {label}: {n} | {points(accuracy(m['models'][n]))} | "
-                         f"{points(capability(m['models'][n]))} | {faithful} | "
-                         f"{points(np.mean(cap_gap)) if cap_gap else '-'} | {solved} of {sum(gap)} | {unfaithful} |")
+            model = m["models"][n]
+            faithful = points(faithful_capability(model)) if "faithful_pass@k" in model else "-"
+            lines.append(f"| {label}: {n} | {points(accuracy(model))} | {points(capability(model))} | {faithful} | "
+                         + " | ".join(hard_gap_cells(model, gap, k)[:2]) + " |")
     return lines
 
 
@@ -393,8 +394,10 @@ def e6_section(lab: Path, m: dict) -> tuple[list[str], dict]:
     arms = ["reasoning-only", "all-questions"]
     acc, cap = gains(m, arms, accuracy), gains(m, arms, capability)
     verdict = e6_verdict(cap[0], cap[1])
-    lines = [f"| model | accuracy − base | pass@{k} − base |", "|---|---|---|"]
-    lines += [f"| {a} | {x:+.1f} | {y:+.1f} |" for a, x, y in zip(arms, acc, cap)]
+    faithful = gains(m, arms, faithful_capability) if "faithful_pass@k" in m["models"]["base"] else ["-", "-"]
+    lines = [f"| model | accuracy − base | pass@{k} − base | faithful pass@{k} − base |", "|---|---|---|---|"]
+    lines += [f"| {a} | {x:+.1f} | {y:+.1f} | {f if f == '-' else f'{f:+.1f}'} |"
+              for a, x, y, f in zip(arms, acc, cap, faithful)]
     lines += ["", f"Verdict: **{verdict}**.", ""]
     lines += group_rows(m, knowledge_of(lab, "on"), {"base": ["base"], **{a: [a] for a in arms}})
     return lines, {"on": verdict}
@@ -450,7 +453,7 @@ RULES = {"E1": e1_verdict, "E2": e2_verdict, "E3": e3_verdict, "E4": e4_verdict,
 
 def claim_sections(lab: Path, worlds: dict) -> tuple[dict[str, list[str]], dict[str, dict]]:
     """Markdown lines and verdicts of every claim whose runs exist."""
-    sections, verdicts = {"spread": spread_section(lab, worlds)}, {}
+    sections, verdicts = {"spread": spread_section(worlds), "hard-gap": hard_gap_section(lab, worlds)}, {}
     sections["E1"], verdicts["E1"] = e1_section(lab, worlds)
     sections["E2"], verdicts["E2"] = e2_section(worlds)
     sections["exposure"] = exposure_section(lab, worlds)
@@ -479,7 +482,8 @@ def prediction_lines(verdicts: dict) -> list[str]:
 
 
 TITLES = {
-    "spread": "Each world's base: spread over the bins, and the hard-gap line",
+    "spread": "Each world's base: spread over the bins",
+    "hard-gap": "The hard-gap line: every model, outcome and faithful",
     "E1": "E1: accuracy rises, capability does not",
     "E2": "E2: the gains sit on easier questions",
     "exposure": "Why (§4.2): RL's exposure to each piece of rare knowledge",

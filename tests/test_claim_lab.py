@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
 from claims_report import (e1_verdict, e2_verdict, e3_verdict, e4_verdict, e5_verdict, e6_verdict,  # noqa: E402
-                           note, reach_lines)
+                           hard_gap_cells, note, reach_lines)
 
 
 def test_the_papers_own_numbers_pass_every_rule():
@@ -64,6 +64,12 @@ def test_reach_table_counts_five_digit_sums_stated_right_per_model_only_where_th
     assert reach_lines(tmp_path, "on", metrics) == []
 
 
+def test_hard_gap_line_counts_questions_and_samples_by_outcome_and_by_faithful_trace():
+    model = {"counts": [3, 0, 1, 5, 0], "faithful_counts": [1, 0, 0, 5, 0]}  # question 3 is not a hard-gap one
+    assert hard_gap_cells(model, [0, 1, 2], k=4) == ["2 of 3", "1", "3.3e-01", "8.3e-02"]  # 4 / 12 and 1 / 12
+    assert hard_gap_cells({"counts": model["counts"]}, [1, 4], k=4) == ["0 of 2", "-", "0", "-"]
+
+
 def samples_header(path: Path) -> dict:
     with path.open() as f:
         return json.loads(f.readline())["header"]
@@ -80,7 +86,10 @@ def test_mini_lab_runs_every_stage_in_parallel_and_resumes_without_redoing_work(
         assert title in page
     assert "Pending" not in page and "pending" not in page
     assert "## Verdicts at k = 4, not the paper's 256" in page and "What the runs show" not in page  # k = 256 prose
-    assert "| model | accuracy | pass@4 | faithful pass@4 | hard-gap pass@4 |" in page  # outcome vs process reward
+    assert "| model | accuracy | pass@4 | faithful pass@4 | hard-gap questions with a right sample |" in page
+    gap_rows = re.findall(r"^\| (on|off|local) \| ([\w-]+) \| \d+ of \d+ \| \d+ \|", page, flags=re.M)
+    assert {(w, n) for w, n in gap_rows} == {(w, n) for w in ("on", "off", "local") for n in json.loads(
+        (tmp_path / w / "eval" / "metrics.json").read_text())["models"]}  # decision 1's line for every model
     assert "pass@1 / pass@4 / faithful pass@4 |" in page and "/ - |" not in page  # every model, by knowledge
     assert page.count("Rule, fixed before the runs") == 6
     figures = {f.name for f in (tmp_path / "figures" / "lab").iterdir()}
