@@ -154,18 +154,23 @@ def hard_gap_section(lab: Path, worlds: dict) -> list[str]:
 
 
 def group_rows(metrics: dict, groups: list[str], models: dict[str, list[str]]) -> list[str]:
-    """Rows of pass@k per knowledge group: for each label, the mean over its models of the share with X > 0."""
+    """Rows of pass@k and faithful pass@k per knowledge group: for each label, the mean over its models of the share
+    of the group's questions with a right sample, and with a faithful one ("-" for metrics without it)."""
     k = metrics["k"]
+
+    def share(names: list[str], idx: list[int], key: str) -> str:
+        if not names or any(key not in metrics["models"][n] for n in names):
+            return "-"
+        return f"{np.mean([np.mean([metrics['models'][n][key][i] > 0 for i in idx]) for n in names]) * 100:.1f}"
+
     rows = []
     for g in KNOWLEDGE_GROUPS:
         idx = [i for i, q in enumerate(groups) if q == g]
-        if not idx:
-            continue
-        cells = [f"{np.mean([np.mean([metrics['models'][n]['counts'][i] > 0 for i in idx]) for n in ns]) * 100:.1f}"
-                 if ns else "-" for ns in models.values()]
-        rows.append(f"| {g} | {len(idx)} | " + " | ".join(cells) + " |")
-    return ["| knowledge needed | questions | " + " | ".join(f"{label} pass@{k}" for label in models) + " |",
-            "|---|---|" + "---|" * len(models)] + rows
+        if idx:
+            rows.append(f"| {g} | {len(idx)} | " + " | ".join(
+                f"{share(ns, idx, 'counts')} / {share(ns, idx, 'faithful_counts')}" for ns in models.values()) + " |")
+    return ["| knowledge needed | questions | " + " | ".join(f"{label} pass@{k} / faithful" for label in models)
+            + " |", "|---|---|" + "---|" * len(models)] + rows
 
 
 def long_sums_right(records: list[QuestionRecord]) -> tuple[float, int]:
