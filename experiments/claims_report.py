@@ -41,7 +41,8 @@ def note(section: str) -> str:
     """The text of claims_notes.md under `<!-- section -->`, up to the next marker: why the settings are what they
     are ("why", written before any RL run), the changes after the runs ("changes"), world local's predictions
     ("predictions-local"), what a k = 256 lab's runs showed ("findings-FOLDER", written after the runs in that lab
-    folder, so that it never describes another lab's). Design v2's findings are on CLAIMS-v2.md."""
+    folder, so that it never describes another lab's). Earlier labs' findings are on their frozen pages
+    (CLAIMS-v2.md, CLAIMS-v3.md)."""
     parts = re.split(r"^<!-- ([\w-]+) -->$", NOTES.read_text(), flags=re.M)
     sections = dict(zip(parts[1::2], (text.strip("\n") for text in parts[2::2])))
     if section not in sections:
