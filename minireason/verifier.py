@@ -38,7 +38,6 @@ from functools import lru_cache
 from typing import Protocol
 
 
-
 def optional_math_verify():
     """The optional math-verify package (the paper's grader), or None; imported on first use, since importing it
     takes about a second that toy runs never need."""
@@ -47,6 +46,7 @@ def optional_math_verify():
     except ImportError:  # pragma: no cover - depends on the environment
         return None
     return math_verify
+
 
 MAX_ANSWER_CHARS = 1000  # a longer "final answer" is no answer we can grade
 MAX_NUMBER_CHARS = 64  # a longer digit string is not read as a number
