@@ -140,7 +140,7 @@ def tables(test: dict, train: dict, tutor: LabTutor) -> list[str]:
         ("E2: per-bin accuracy change, train subset", seed_bins(train)),
         ("E2: transitions base → rl-seed0, test (counts)", transition_table(test, "rl-seed0")),
         ("E3: answer entropy per bin (nats), test", bin_table(test, ["base", *s], entropy)),
-        ("E3: answer entropy per bin (nats), train subset", bin_table(train, ["base", "rl-seed0"], entropy)),
+        ("E3: answer entropy per bin (nats), train subset", bin_table(train, ["base", *seeds(train)], entropy)),
         ("E4: self-distillation (Δ over the student before SFT)", self_distillation(test, train)),
         ("E5: response length and reflection words, test", length_table(test, ["base", *s])
          + ["", f"Paper ({PAPER['E5'][0]}): {PAPER['E5'][1]}."]),
