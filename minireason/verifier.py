@@ -9,10 +9,15 @@ Two graders share one small interface (`Grader`):
   - numbers compare exactly as rationals: integers, decimals, thousands separators written without
     spaces ("1,234", "1{,}234", "1,\\!234"), fractions in every LaTeX spelling ("\\frac{4}{3}",
     "\\dfrac43", "\\frac 59", "\\frac9{19}", "4/3"), mixed numbers ("2\\frac{1}{2}"), percentages,
-    degrees, dollars, a leading "x =", and trailing units in \\text{}, \\textnormal{} or \\mbox{};
+    degrees, dollars, a leading "x =", trailing units in \\text{}, \\textnormal{} or \\mbox{}, and
+    repeating decimals ("0.\\overline{3}" = 1/3);
   - tuples, intervals and matrices compare element by element; sets and bare comma lists ignore order;
+  - irrational sums of rationals times square roots and powers of pi compare by their exact value
+    (`exact_value`): "2\\sqrt{3}" = "\\sqrt{12}", "\\frac{1}{\\sqrt2}" = "\\sqrt{2}/2", "\\frac\\pi2" = "0.5\\pi"; a
+    reading that would be a guess ("1/2\\pi", "2\\frac12\\pi") is no value, and a computation with a rational
+    result ("2^{10}", "66+24") is not its result;
   - anything else compares as a normalised string (LaTeX spacing, \\left/\\right, \\text{} removed),
-    so an exact copy of "3\\sqrt{13}" is equal, while "32, 349" (a list) is not 32349 (a number).
+    so an exact copy of "x^2+2x+1" is equal, while "32, 349" (a list) is not 32349 (a number).
   Recall rules on top, none of which may add a false positive: an answer named on one side only
   ("(p,q)=(3,2)", "f(x)=2x+3"), several final boxes in a row ("\\boxed{1}, \\boxed{2}") read as one list,
   lists joined by "and"/"or", "\\pm a" as the set {-a, a}, a percentage also equal to its decimal
@@ -35,6 +40,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 from functools import lru_cache
+from math import gcd, isqrt
 from typing import Protocol
 
 
@@ -136,6 +142,7 @@ _ARG = r"(\{[^{}]*\}|\\[a-zA-Z]+|[^{}\\\s])"  # one argument: {...}, a command, 
 _FRAC = re.compile(r"\\frac\s*" + _ARG + r"\s*" + _ARG)
 _SQRT = re.compile(r"\\sqrt\s*" + _ARG)
 _DECIMAL = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_REPEATING = r"(\d*)\.(\d*)\\overline(?:\{(\d+)\}|(\d))"  # 0.\overline{3}, 0.1\overline{6}, 1.\overline{09}
 _PLAIN = re.compile(rf"^{_DECIMAL}$")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SLASH = re.compile(rf"^({_DECIMAL})/({_DECIMAL})$")
@@ -210,6 +217,14 @@ def _split_top(s: str, sep: str) -> list[str]:
     return parts + [s[start:]]
 
 
+def _repeating(m: re.Match) -> Fraction:
+    """A repeating decimal (a `_REPEATING` match): a.b\\overline{c} = (abc - ab) / (10^|b| (10^|c| - 1)), where abc
+    is the digits of a, b and c read as one integer (0.\\overline{3} = 3/9, 0.1\\overline{6} = 15/90)."""
+    whole, digits, period = m.group(1), m.group(2), m.group(3) or m.group(4)
+    repeats = int(whole + digits + period) - int(whole + digits or "0")
+    return Fraction(repeats, 10 ** len(digits) * (10 ** len(period) - 1))
+
+
 def parse_number(s: str) -> Fraction | None:
     """An exact rational from a cleaned answer, or None if it is not a number."""
     if not s or len(s) > MAX_NUMBER_CHARS:
@@ -217,6 +232,8 @@ def parse_number(s: str) -> Fraction | None:
     sign = -1 if s[0] == "-" else 1
     body = s[1:] if s[0] in "+-" else s
     try:
+        if m := re.fullmatch(_REPEATING, body):
+            return sign * _repeating(m)
         if _PLAIN.match(body):
             return sign * Fraction(body)
         if _THOUSANDS.match(body):
@@ -232,6 +249,216 @@ def parse_number(s: str) -> Fraction | None:
     except ZeroDivisionError:
         return None
     return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Exact values (the exact grader): sums of rationals times square roots and powers of pi, so that
+# "2\sqrt{3}" = "\sqrt{12}", "\frac{1}{\sqrt2}" = "\frac{\sqrt2}{2}" and "\frac\pi2" = "0.5\pi".
+#
+# A value is a map {(n, k): q}, the sum of q * sqrt(n) * pi^k over its terms, with n square-free and q a nonzero
+# rational. Square roots of distinct square-free integers are linearly independent over the rationals
+# (Besicovitch, 1940) and pi is transcendental, so each such number has exactly one map: two answers are equal
+# exactly when their maps are, with no floating point and no tolerance. An answer the reader cannot put in this
+# form exactly (a letter, a comma, \times, a root of a root, a division by most sums) has no value and is
+# compared as a normalised string. Only irrational values are used: an expression with a rational value is a
+# computation left undone, not an answer (see `exact_value`).
+
+Value = dict[tuple[int, int], Fraction]
+MAX_TERMS, MAX_BITS, MAX_EXPONENT, MAX_RADICAND, MAX_NESTING = 8, 4096, 64, 10**12, 32
+_LITERAL = re.compile(rf"{_REPEATING}|{_DECIMAL}")
+_EXPONENT = re.compile(r"\{(-?\d{1,3})\}|(\d)")  # 2^{10}, 2^{-1}, 2^3 (TeX's "2^10" is 2^1 then a 0: no value)
+_IMPLICIT = ("\\frac", "\\sqrt", "\\pi", "(", "{")  # what may follow a factor with no operator: 2\pi, 2(3)
+_MIXED_INSIDE = re.compile(r"\d\\frac\{\d+\}\{\d+\}")  # "2\frac{1}{2}\pi": 2 1/2 or 2 * 1/2? ambiguous
+
+
+class _NoValue(Exception):
+    """The answer is not an expression the reader evaluates exactly, or reading it would be a guess."""
+
+
+def _checked(value: Value) -> Value:
+    """value without its zero terms, or no value once it grows past the bounds (the reader stays fast)."""
+    value = {key: q for key, q in value.items() if q}
+    if len(value) > MAX_TERMS or any(max(q.numerator.bit_length(), q.denominator.bit_length()) > MAX_BITS
+                                     for q in value.values()):
+        raise _NoValue
+    return value
+
+
+def _add(a: Value, b: Value, sign: int) -> Value:
+    out = dict(a)
+    for key, q in b.items():
+        out[key] = out.get(key, 0) + sign * q
+    return _checked(out)
+
+
+def _multiply(a: Value, b: Value) -> Value:
+    """sqrt(n1) sqrt(n2) = g sqrt(n1 n2 / g^2), g = gcd(n1, n2); n1 n2 / g^2 is square-free again."""
+    out: Value = {}
+    for (n1, k1), q1 in a.items():
+        for (n2, k2), q2 in b.items():
+            g = gcd(n1, n2)
+            key = ((n1 // g) * (n2 // g), k1 + k2)
+            out[key] = out.get(key, 0) + q1 * q2 * g
+    return _checked(out)
+
+
+def _inverse(value: Value) -> Value:
+    """1 / (q sqrt(n) pi^k) = sqrt(n) / (q n) * pi^-k, and with the conjugate, 1 / ((a + b sqrt(n)) pi^k) =
+    (a - b sqrt(n)) / (a^2 - b^2 n) * pi^-k (never 0 / 0: sqrt(n) is irrational). Other sums: no value."""
+    if not value:
+        raise ZeroDivisionError
+    if len(value) == 1:
+        [((n, k), q)] = value.items()
+        return {(n, -k): 1 / (q * n)}
+    if len(value) != 2:
+        raise _NoValue
+    (one, k), (n, k_other) = sorted(value)
+    if one != 1 or k != k_other:
+        raise _NoValue
+    a, b = value[(1, k)], value[(n, k)]
+    norm = a * a - b * b * n
+    return _checked({(1, -k): a / norm, (n, -k): -b / norm})
+
+
+def _square_free(m: int) -> tuple[int, int]:
+    """(a, n) with m = a^2 n and n square-free. Trial division up to the cube root of what is left leaves a
+    cofactor with at most two prime factors, both above that root: square-free unless it is a square."""
+    a, n, d = 1, 1, 2
+    while d * d * d <= m:
+        while m % (d * d) == 0:
+            m, a = m // (d * d), a * d
+        if m % d == 0:
+            m, n = m // d, n * d
+        d += 1
+    root = isqrt(m)
+    return (a * root, n) if root * root == m else (a, n * m)
+
+
+def _sqrt(value: Value) -> Value:
+    """sqrt(p/q) = sqrt(p q) / q for a rational p/q >= 0; a root of a root, of pi or of a negative: no value."""
+    if not value:
+        return {}
+    if set(value) != {(1, 0)} or value[(1, 0)] < 0:
+        raise _NoValue
+    p, q = value[(1, 0)].numerator, value[(1, 0)].denominator
+    if p * q > MAX_RADICAND:
+        raise _NoValue
+    a, n = _square_free(p * q)
+    return {(n, 0): Fraction(a, q)}
+
+
+def _power(value: Value, exponent: int) -> Value:
+    if not value and exponent <= 0:
+        raise _NoValue  # 0^0, 0^-1
+    if abs(exponent) > MAX_EXPONENT:
+        raise _NoValue
+    if exponent < 0:
+        value, exponent = _inverse(value), -exponent
+    out: Value = {(1, 0): Fraction(1)}
+    for _ in range(exponent):
+        out = _multiply(out, value)
+    return out
+
+
+class _Reader:
+    """Recursive descent over a cleaned answer:
+        expression = [+-] term ([+-] term)*
+        term       = factor ((\\cdot | * | /) factor | factor)*       (no operator: 2\\sqrt{3}, 2\\pi, (1+\\sqrt2)(3))
+        factor     = primary [^ integer]
+        primary    = number | \\frac{expression}{expression} | \\sqrt{expression} | \\pi | (expression) | {expression}
+    Two readings that could be guesses are refused: a factor right after a division's divisor with no operator
+    ("1/2\\pi": pi/2 or 1/(2 pi)?), and a number next to an integer fraction (a mixed number?)."""
+
+    def __init__(self, text: str):
+        self.text, self.at, self.depth = text, 0, 0
+
+    def take(self, token: str) -> bool:
+        if self.text.startswith(token, self.at):
+            self.at += len(token)
+            return True
+        return False
+
+    def expression(self) -> Value:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _NoValue
+        value: Value = {}
+        sign = -1 if self.take("-") else 1
+        if sign == 1:
+            self.take("+")
+        while sign:
+            value = _add(value, self.term(), sign)
+            sign = 1 if self.take("+") else -1 if self.take("-") else 0
+        self.depth -= 1
+        return value
+
+    def term(self) -> Value:
+        value, after_divisor = self.factor(), False
+        while True:
+            if self.take("\\cdot") or self.take("*"):
+                value, after_divisor = _multiply(value, self.factor()), False
+            elif self.take("/"):
+                value, after_divisor = _multiply(value, _inverse(self.factor())), True
+            elif self.text.startswith(_IMPLICIT, self.at):
+                if after_divisor:
+                    raise _NoValue
+                value = _multiply(value, self.factor())
+            else:
+                return value
+
+    def factor(self) -> Value:
+        base = self.primary()
+        if not self.take("^"):
+            return base
+        if not (m := _EXPONENT.match(self.text, self.at)):
+            raise _NoValue
+        self.at = m.end()
+        return _power(base, int(m.group(1) or m.group(2)))
+
+    def primary(self) -> Value:
+        if m := _LITERAL.match(self.text, self.at):
+            self.at = m.end()
+            if len(m.group(0)) > MAX_NUMBER_CHARS:
+                raise _NoValue
+            return _checked({(1, 0): _repeating(m) if m.group(3) or m.group(4) else Fraction(m.group(0))})
+        if self.take("\\pi"):
+            return {(1, 1): Fraction(1)}
+        if self.take("\\sqrt"):
+            return _sqrt(self.group("{", "}"))
+        if self.take("\\frac"):
+            return _multiply(self.group("{", "}"), _inverse(self.group("{", "}")))
+        return self.group("(", ")") if self.text.startswith("(", self.at) else self.group("{", "}")
+
+    def group(self, opening: str, closing: str) -> Value:
+        if not self.take(opening):
+            raise _NoValue
+        value = self.expression()
+        if not self.take(closing):
+            raise _NoValue
+        return value
+
+
+def evaluate(answer: str) -> Value | None:
+    """The exact value of a cleaned answer, or None when it is not a sum of rationals times square roots and powers
+    of pi (or reading it would be a guess)."""
+    if _MIXED_INSIDE.search(answer):
+        return None
+    reader = _Reader(answer)
+    try:
+        value = reader.expression()
+    except (_NoValue, ZeroDivisionError):
+        return None
+    return value if reader.at == len(answer) else None
+
+
+def exact_value(answer: str) -> str | None:
+    """The canonical string of a cleaned answer's irrational exact value, or None. A rational value is never
+    used: a computation is not its result ("2^{10}" is not 1024, and the toy question's own "66+24" must not
+    earn the reward for 90), and rational answers are `parse_number`'s."""
+    value = evaluate(answer)
+    if value is None or set(value) <= {(1, 0)}:
+        return None
+    return "⟦" + " + ".join(f"{q}·√{n}·π^{k}" for (n, k), q in sorted(value.items())) + "⟧"
 
 
 @lru_cache(maxsize=65536)
@@ -260,6 +487,8 @@ def _canonical(s: str) -> str:
     number = parse_number(s)
     if number is not None:
         return str(number)
+    if (value := exact_value(s)) is not None:  # 2\sqrt{3}, \frac{\pi}{2}
+        return value
     if len(items := _split_top(s, ",")) > 1 and all(items):  # "1, 2": a list of solutions, any order
         return "{" + ",".join(sorted(_canonical(x) for x in items)) + "}"
     return s.replace(_LIST_COMMA, ",")  # "f(1, 2)" = "f(1,2)"

@@ -61,6 +61,17 @@ EQUAL = [
     # a mixed number written with a space; unions and commas inside other forms
     ("1 1/2", "\\frac32"), ("(-\\infty,0)\\cup(0,\\infty)", "(-\\infty, 0) \\cup (0, \\infty)"), ("f(1, 2)", "f(1,2)"),
     ("(0,1)\\cup(2,3)", "(2,3)\\cup(0,1)"),
+    # repeating decimals; exact values of sums of rationals times square roots and powers of pi
+    ("2\\sqrt{3}", "\\sqrt{12}"), ("\\sqrt{2}/2", "\\frac{\\sqrt{2}}{2}"),
+    ("\\frac{1}{\\sqrt{2}}", "\\frac{\\sqrt2}{2}"),
+    ("\\frac{\\pi}{2}", "0.5\\pi"), ("\\pi/2", "\\frac12\\pi"), ("\\pi^{-1}", "\\frac{1}{\\pi}"),
+    ("0.\\overline{3}", "\\frac13"), ("0.1\\overline{6}", "\\frac{1}{6}"), ("1.\\overline{09}", "\\frac{12}{11}"),
+    ("\\frac{1}{1+\\sqrt{2}}", "\\sqrt{2}-1"),
+    ("\\frac{1+\\sqrt{5}}{2}", "\\frac{1}{2}+\\frac{\\sqrt{5}}{2}"),
+    ("(1+\\sqrt{2})^2", "3+2\\sqrt{2}"), ("\\sqrt{\\frac{3}{4}}", "\\frac{\\sqrt{3}}{2}"),
+    ("\\sqrt{8}\\cdot\\sqrt{3}", "2\\sqrt{6}"),
+    ("\\frac{4\\pi}{\\sqrt{3}}", "\\frac{4\\sqrt{3}\\pi}{3}"), ("1\\pm\\sqrt{2}", "1-\\sqrt{2}, \\sqrt{2}+1"),
+    ("(2\\sqrt{2}, \\frac{\\pi}{4})", "(\\sqrt{8}, 0.25\\pi)"), ("-\\sqrt{3}", "\\frac{-3}{\\sqrt{3}}"),
 ]
 
 WRONG = [
@@ -100,6 +111,15 @@ WRONG = [
     ("1 and 2", "1"), ("1 or 2", "2"), ("5 cm", "6"), ("(0,1)\\cup(2,3)", "(0,1)\\cup(2,4)"),
     ("(0,1)\\cup(2,3)", "(0,1)"),
     ("f(1,2)", "f(2,1)"),
+    # exact values: near misses, readings refused as guesses (they match neither reading), and computations with a
+    # rational result, which are not their result (a question's own "66+24" must not pass for 90)
+    ("2\\sqrt{3}", "\\sqrt{6}"), ("\\sqrt{12}", "12"), ("\\frac{\\sqrt{2}}{2}", "\\sqrt{2}"), ("2^{10}", "210"),
+    ("\\sqrt{2}", "1.41421356"), ("\\pi", "3.14159"), ("0.\\overline{3}", "0.333"), ("0.\\overline{3}", "0.3"),
+    ("(1+\\sqrt{2})^2", "3+\\sqrt{2}"), ("1+\\sqrt{2}", "1-\\sqrt{2}"), ("2\\pi", "\\pi^2"), ("\\sqrt{-4}", "2"),
+    ("\\sqrt{2}+\\sqrt{3}", "\\sqrt{5}"), ("\\frac{\\pi}{2}", "\\frac{2}{\\pi}"), ("0.\\overline{9}", "0.9"),
+    ("1/2\\pi", "\\frac{\\pi}{2}"), ("1/2\\pi", "\\frac{1}{2\\pi}"), ("2\\frac{1}{2}\\pi", "\\pi"),
+    ("2\\frac12\\pi", "\\frac52\\pi"), ("66+24", "90"), ("2^{10}", "1024"), ("\\sqrt{16}", "4"),
+    ("\\sqrt{8}\\cdot\\sqrt{2}", "4"), ("0.\\overline{3}", "\\frac{1}{3}+0"),
 ]
 
 # Whole responses: extraction rules (three false positives an earlier grader made, and friends).

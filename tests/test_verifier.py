@@ -1,14 +1,16 @@
 """Graders: a hand-written MATH-style case set, the extraction rules, math-verify, and fuzzing."""
 
 import time
+from decimal import Decimal, DecimalException, localcontext
+from math import isqrt
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grader_cases import EQUAL, RESPONSES, WRONG
-from minireason.verifier import (ExactGrader, canonical, extract_answer, extract_boxed, get_grader, gold_report, grade,
-                                 is_correct, optional_math_verify, parse_number)
+from minireason.verifier import (ExactGrader, canonical, clean, evaluate, exact_value, extract_answer, extract_boxed,
+                                 get_grader, gold_report, grade, is_correct, optional_math_verify, parse_number)
 
 EXACT = ExactGrader()
 math_verify = optional_math_verify()
@@ -61,6 +63,103 @@ def test_extraction_regressions():
 def test_parse_number():
     assert parse_number("1,234") == 1234 and parse_number("-3/6") == parse_number("-0.5")
     assert parse_number("9" * 5000) is None and parse_number("1e5") is None and parse_number("x") is None
+    assert parse_number("0.\\overline{3}") == parse_number("1/3") and parse_number("0.\\overline{9}") == 1
+    assert parse_number("-1.2\\overline{3}") == parse_number("-111/90")
+    assert parse_number(".\\overline{09}") == parse_number("1/11")
+
+
+PI_50_DIGITS = Decimal("3.14159265358979323846264338327950288419716939937510")
+leaves = st.one_of(st.integers(0, 12).map(lambda n: ("int", n)), st.integers(0, 30).map(lambda n: ("sqrt", n)),
+                   st.just(("pi",)))
+expressions = st.recursive(  # powers of leaves, and divisions by two-leaf sums (rationalised by a conjugate)
+    st.one_of(leaves, st.tuples(st.just("^"), leaves, st.integers(-2, 3)),
+              st.tuples(st.just("/"), leaves, st.tuples(st.sampled_from("+-"), leaves, leaves))),
+    lambda inner: st.tuples(st.sampled_from("+-*/"), inner, inner), max_leaves=6)
+
+
+def spell(tree, style: int) -> str:
+    """LaTeX for an expression tree, every operand in parentheses; style 0 and style 1 write each operation
+    differently (\\frac or /, \\cdot or side by side, \\sqrt{2} or \\sqrt2)."""
+    if tree[0] == "int":
+        return str(tree[1])
+    if tree[0] == "sqrt":
+        return f"\\sqrt{{{tree[1]}}}" if style == 0 or tree[1] > 9 else f"\\sqrt{tree[1]}"
+    if tree[0] == "pi":
+        return "\\pi"
+    a, b = spell(tree[1], style), spell(tree[2], style) if tree[0] != "^" else str(tree[2])
+    return {"+": f"({a})+({b})", "-": f"({a})-({b})", "^": f"({a})^{{{b}}}",
+            "*": f"({a})\\cdot({b})" if style == 0 else f"({a})({b})",
+            "/": f"\\frac{{{a}}}{{{b}}}" if style == 0 else f"({a})/({b})"}[tree[0]]
+
+
+def commuted(tree):
+    """The same value written another way: every sum and product with its operands swapped."""
+    if tree[0] in ("int", "sqrt", "pi", "^"):
+        return tree
+    a, b = commuted(tree[1]), commuted(tree[2])
+    return (tree[0], b, a) if tree[0] in "+*" else (tree[0], a, b)
+
+
+def decimal_value(tree) -> Decimal:
+    """The reference: the same tree in 60-digit decimal arithmetic."""
+    if tree[0] in ("int", "sqrt"):
+        return Decimal(tree[1]) if tree[0] == "int" else Decimal(tree[1]).sqrt()
+    if tree[0] == "pi":
+        return PI_50_DIGITS
+    a = decimal_value(tree[1])
+    if tree[0] == "^":
+        return a ** tree[2]
+    b = decimal_value(tree[2])
+    return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else Decimal("NaN")}[tree[0]]
+
+
+def value_decimal(value: dict) -> Decimal:
+    """The decimal of an exact value {(n, k): q} (the sum of q sqrt(n) pi^k), its terms checked to be in normal
+    form: n square-free, q nonzero."""
+    assert all(q and all(n % (d * d) for d in range(2, isqrt(n) + 1)) for (n, _), q in value.items())
+    return sum((Decimal(q.numerator) / Decimal(q.denominator) * Decimal(n).sqrt() * PI_50_DIGITS ** k
+                for (n, k), q in value.items()), Decimal(0))
+
+
+def close(a: Decimal, b: Decimal) -> bool:
+    return abs(a - b) <= Decimal("1e-40") * max(1, abs(a), abs(b))
+
+
+@settings(max_examples=300, deadline=None)
+@given(expressions, expressions)
+def test_exact_values_against_decimal_arithmetic(left, right):
+    """Each expression's exact value, read back, is its 60-digit decimal (pi to 50 digits); its two spellings and
+    its commuted form give the same value; two expressions' values are equal exactly when their decimals are;
+    the grader uses a value only when it is irrational."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        try:
+            decimals = decimal_value(left), decimal_value(right)
+        except DecimalException:  # 0^-1, 0^0
+            return
+        values = []
+        for tree, decimal in zip((left, right), decimals):
+            value = evaluate(clean(spell(tree, 0)))
+            assert value == evaluate(clean(spell(tree, 1))) == evaluate(clean(spell(commuted(tree), 1)))
+            assert value is None or close(value_decimal(value), decimal), (spell(tree, 0), value, decimal)
+            rational = value is not None and set(value) <= {(1, 0)}
+            assert (exact_value(clean(spell(tree, 0))) is None) == (value is None or rational)
+            values.append(value)
+        if None not in values and not any(d.is_nan() for d in decimals):
+            assert (values[0] == values[1]) == close(*decimals), (values, decimals)
+
+
+@pytest.mark.parametrize("answer", [
+    "2\\times3",  # "2 x 3" may be a size, not 6
+    "2^10",  # TeX sets this as 2^1 followed by 0
+    "1/2\\pi", "\\sqrt{2}/2\\pi",  # pi/2 or 1/(2 pi)?
+    "2\\frac12\\pi", "2\\frac{1}{2}\\sqrt{3}",  # a mixed number, or a product?
+    "\\sqrt{2}3", "\\sqrt{-4}", "\\sqrt[3]{8}", "\\sqrt{\\pi}", "\\sqrt{1+\\sqrt{2}}", "0^0", "0^{-1}", "\\frac{1}{0}",
+    "\\frac{1}{\\sqrt{2}+\\sqrt{3}}", "x+1", "2e", "1,000\\sqrt{2}", "3.\\overline{}", "\\overline{3}",
+    "2^{65}", "(1+\\pi)^{9}", "\\sqrt{1000000000001}", "(" * 40 + "1" + ")" * 40, "9" * 65,
+])
+def test_exact_values_refuse_guesses_and_bound_their_work(answer):
+    assert evaluate(clean(answer)) is None
 
 
 def test_get_grader_choices():
