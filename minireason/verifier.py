@@ -140,7 +140,7 @@ _MIXED_SPACED = re.compile(r"^(-?\d+)\s+(\d+)/(\d+)$")  # "1 1/2" = 3/2
 _SPACED_DIGITS = re.compile(r"(?<=\d)\s+(?=\d)")  # "1 2": kept apart, never 12
 _ARG = r"(\{[^{}]*\}|\\[a-zA-Z]+|[^{}\\\s])"  # one argument: {...}, a command, or one character
 _FRAC = re.compile(r"\\frac\s*" + _ARG + r"\s*" + _ARG)
-_SQRT = re.compile(r"\\sqrt\s*" + _ARG)
+_SQRT = re.compile(r"\\sqrt\s*(\[[^\[\]{}]*\])?\s*" + _ARG)  # \sqrt2, \sqrt[3]2
 _DECIMAL = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _REPEATING = r"(\d*)\.(\d*)\\overline(?:\{(\d+)\}|(\d))"  # 0.\overline{3}, 0.1\overline{6}, 1.\overline{09}
 _PLAIN = re.compile(rf"^{_DECIMAL}$")
@@ -181,7 +181,7 @@ def clean(answer: str) -> str:
     if s.count("=") <= 1 and (m := _LEADING_NAME.match(s)) and s[m.end():]:
         s = s[m.end():]
     s = _FRAC.sub(lambda m: "\\frac" + _arg(m.group(1)) + _arg(m.group(2)), s)
-    s = _SQRT.sub(lambda m: "\\sqrt" + _arg(m.group(1)), s)
+    s = _SQRT.sub(lambda m: "\\sqrt" + (m.group(1) or "") + _arg(m.group(2)), s)
     s = s.rstrip(".")
     while len(s) > 1 and s[0] == "{" and _matching(s, 0) == len(s) - 1:
         s = s[1:-1]

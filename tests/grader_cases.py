@@ -72,6 +72,7 @@ EQUAL = [
     ("\\sqrt{8}\\cdot\\sqrt{3}", "2\\sqrt{6}"),
     ("\\frac{4\\pi}{\\sqrt{3}}", "\\frac{4\\sqrt{3}\\pi}{3}"), ("1\\pm\\sqrt{2}", "1-\\sqrt{2}, \\sqrt{2}+1"),
     ("(2\\sqrt{2}, \\frac{\\pi}{4})", "(\\sqrt{8}, 0.25\\pi)"), ("-\\sqrt{3}", "\\frac{-3}{\\sqrt{3}}"),
+    ("\\sqrt[3]2", "\\sqrt[3]{2}"), ("2\\sqrt [4] {3}", "2\\sqrt[4]{3}"),
 ]
 
 WRONG = [
@@ -119,7 +120,8 @@ WRONG = [
     ("\\sqrt{2}+\\sqrt{3}", "\\sqrt{5}"), ("\\frac{\\pi}{2}", "\\frac{2}{\\pi}"), ("0.\\overline{9}", "0.9"),
     ("1/2\\pi", "\\frac{\\pi}{2}"), ("1/2\\pi", "\\frac{1}{2\\pi}"), ("2\\frac{1}{2}\\pi", "\\pi"),
     ("2\\frac12\\pi", "\\frac52\\pi"), ("66+24", "90"), ("2^{10}", "1024"), ("\\sqrt{16}", "4"),
-    ("\\sqrt{8}\\cdot\\sqrt{2}", "4"), ("0.\\overline{3}", "\\frac{1}{3}+0"),
+    ("\\sqrt{8}\\cdot\\sqrt{2}", "4"), ("0.\\overline{3}", "\\frac{1}{3}+0"), ("\\sqrt[3]{2}", "\\sqrt{2}"),
+    ("\\sqrt[3]{2}", "\\sqrt[4]{2}"),
 ]
 
 # Whole responses: extraction rules (three false positives an earlier grader made, and friends).
