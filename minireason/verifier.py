@@ -12,12 +12,13 @@ Two graders share one small interface (`Grader`):
     degrees, dollars, a leading "x =", trailing units in \\text{}, \\textnormal{} or \\mbox{}, and
     repeating decimals ("0.\\overline{3}" = 1/3);
   - tuples, intervals and matrices compare element by element; sets and bare comma lists ignore order;
-  - irrational sums of rationals times square roots and powers of pi compare by their exact value
-    (`exact_value`): "2\\sqrt{3}" = "\\sqrt{12}", "\\frac{1}{\\sqrt2}" = "\\sqrt{2}/2", "\\frac\\pi2" = "0.5\\pi"; a
-    reading that would be a guess ("1/2\\pi", "2\\frac12\\pi") is no value, and a computation with a rational
-    result ("2^{10}", "66+24") is not its result;
+  - sums of rationals times square roots, powers of pi and powers of one-letter variables compare by their
+    exact value (`exact_value`): "2\\sqrt{3}" = "\\sqrt{12}", "\\frac{1}{\\sqrt2}" = "\\sqrt{2}/2", "\\frac\\pi2" =
+    "0.5\\pi", "2x+1+x^2" = "(x+1)^2"; a reading that would be a guess ("1/2\\pi", "2\\frac12\\pi") is no value, a
+    word is not a product of letters, and a computation with a rational result ("2^{10}", "66+24") is not its
+    result;
   - anything else compares as a normalised string (LaTeX spacing, \\left/\\right, \\text{} removed),
-    so an exact copy of "x^2+2x+1" is equal, while "32, 349" (a list) is not 32349 (a number).
+    so an exact copy of "\\ln 2" is equal, while "32, 349" (a list) is not 32349 (a number).
   Recall rules on top, none of which may add a false positive: an answer named on one side only
   ("(p,q)=(3,2)", "f(x)=2x+3"), several final boxes in a row ("\\boxed{1}, \\boxed{2}") read as one list,
   lists joined by "and"/"or", "\\pm a" as the set {-a, a}, a percentage also equal to its decimal
@@ -252,22 +253,28 @@ def parse_number(s: str) -> Fraction | None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Exact values (the exact grader): sums of rationals times square roots and powers of pi, so that
-# "2\sqrt{3}" = "\sqrt{12}", "\frac{1}{\sqrt2}" = "\frac{\sqrt2}{2}" and "\frac\pi2" = "0.5\pi".
+# Exact values (the exact grader): sums of rationals times square roots, powers of pi and powers of one-letter
+# variables, so that "2\sqrt{3}" = "\sqrt{12}", "\frac{1}{\sqrt2}" = "\frac{\sqrt2}{2}", "\frac\pi2" = "0.5\pi" and
+# "2x+1+x^2" = "x^2+2*x+1".
 #
-# A value is a map {(n, k): q}, the sum of q * sqrt(n) * pi^k over its terms, with n square-free and q a nonzero
-# rational. Square roots of distinct square-free integers are linearly independent over the rationals
-# (Besicovitch, 1940) and pi is transcendental, so each such number has exactly one map: two answers are equal
-# exactly when their maps are, with no floating point and no tolerance. An answer the reader cannot put in this
-# form exactly (a letter, a comma, \times, a root of a root, a division by most sums) has no value and is
-# compared as a normalised string. Only irrational values are used: an expression with a rational value is a
-# computation left undone, not an answer (see `exact_value`).
+# A value is a map {(n, monomial): q}, the sum of q * sqrt(n) * monomial over its terms, with n square-free, q a
+# nonzero rational and the monomial a product of powers of pi and of letters, such as pi^2 x y^-1. Square roots of
+# distinct square-free integers are linearly independent over the rationals (Besicovitch, 1940), pi is
+# transcendental and letters are indeterminates, so each such value has exactly one map: two answers are equal
+# exactly when their maps are (for letters: equal as polynomials, so for every value of the letters), with no
+# floating point and no tolerance. An answer the reader cannot put in this form exactly (a word, a function
+# f(x), a comma, \times, a root of a root, a division by most sums) has no value and is compared as a normalised
+# string. A value with no root, pi or letter is not used: an expression with a rational value is a computation
+# left undone, not an answer (see `exact_value`).
 
-Value = dict[tuple[int, int], Fraction]
-MAX_TERMS, MAX_BITS, MAX_EXPONENT, MAX_RADICAND, MAX_NESTING = 8, 4096, 64, 10**12, 32
+Monomial = tuple[tuple[str, int], ...]  # (("x", 1), ("π", 2)) is pi^2 x; () is 1
+Value = dict[tuple[int, Monomial], Fraction]
+RATIONAL: tuple[int, Monomial] = (1, ())  # the key of a value's rational part
+MAX_TERMS, MAX_BITS, MAX_EXPONENT, MAX_RADICAND, MAX_NESTING = 16, 4096, 64, 10**12, 32
 _LITERAL = re.compile(rf"{_REPEATING}|{_DECIMAL}")
+_LETTER = re.compile(r"[a-zA-Z](?![a-zA-Z(])")  # x, but not a word ("odd") nor a function ("f(x)")
 _EXPONENT = re.compile(r"\{(-?\d{1,3})\}|(\d)")  # 2^{10}, 2^{-1}, 2^3 (TeX's "2^10" is 2^1 then a 0: no value)
-_IMPLICIT = ("\\frac", "\\sqrt", "\\pi", "(", "{")  # what may follow a factor with no operator: 2\pi, 2(3)
+_IMPLICIT = re.compile(r"\\frac|\\sqrt|\\pi|[({a-zA-Z]")  # what may follow a factor with no operator: 2\pi, 2x
 _MIXED_INSIDE = re.compile(r"\d\\frac\{\d+\}\{\d+\}")  # "2\frac{1}{2}\pi": 2 1/2 or 2 * 1/2? ambiguous
 
 
@@ -291,33 +298,41 @@ def _add(a: Value, b: Value, sign: int) -> Value:
     return _checked(out)
 
 
+def _times(a: Monomial, b: Monomial, sign: int = 1) -> Monomial:
+    """The monomial a * b^sign: exponents added (sign 1) or subtracted (sign -1)."""
+    powers = dict(a)
+    for symbol, exponent in b:
+        powers[symbol] = powers.get(symbol, 0) + sign * exponent
+    return tuple(sorted((symbol, e) for symbol, e in powers.items() if e))
+
+
 def _multiply(a: Value, b: Value) -> Value:
     """sqrt(n1) sqrt(n2) = g sqrt(n1 n2 / g^2), g = gcd(n1, n2); n1 n2 / g^2 is square-free again."""
     out: Value = {}
-    for (n1, k1), q1 in a.items():
-        for (n2, k2), q2 in b.items():
+    for (n1, m1), q1 in a.items():
+        for (n2, m2), q2 in b.items():
             g = gcd(n1, n2)
-            key = ((n1 // g) * (n2 // g), k1 + k2)
+            key = ((n1 // g) * (n2 // g), _times(m1, m2))
             out[key] = out.get(key, 0) + q1 * q2 * g
     return _checked(out)
 
 
 def _inverse(value: Value) -> Value:
-    """1 / (q sqrt(n) pi^k) = sqrt(n) / (q n) * pi^-k, and with the conjugate, 1 / ((a + b sqrt(n)) pi^k) =
-    (a - b sqrt(n)) / (a^2 - b^2 n) * pi^-k (never 0 / 0: sqrt(n) is irrational). Other sums: no value."""
+    """1 / (q sqrt(n) m) = sqrt(n) / (q n) * m^-1 for a monomial m, and with the conjugate, 1 / ((a + b sqrt(n)) m)
+    = (a - b sqrt(n)) / (a^2 - b^2 n) * m^-1 (never 0 / 0: sqrt(n) is irrational). Other sums: no value."""
     if not value:
         raise ZeroDivisionError
     if len(value) == 1:
-        [((n, k), q)] = value.items()
-        return {(n, -k): 1 / (q * n)}
+        [((n, m), q)] = value.items()
+        return {(n, _times((), m, -1)): 1 / (q * n)}
     if len(value) != 2:
         raise _NoValue
-    (one, k), (n, k_other) = sorted(value)
-    if one != 1 or k != k_other:
+    (one, m), (n, m_other) = sorted(value)
+    if one != 1 or n == 1 or m != m_other:
         raise _NoValue
-    a, b = value[(1, k)], value[(n, k)]
+    a, b, m_inverse = value[(1, m)], value[(n, m)], _times((), m, -1)
     norm = a * a - b * b * n
-    return _checked({(1, -k): a / norm, (n, -k): -b / norm})
+    return _checked({(1, m_inverse): a / norm, (n, m_inverse): -b / norm})
 
 
 def _square_free(m: int) -> tuple[int, int]:
@@ -335,16 +350,17 @@ def _square_free(m: int) -> tuple[int, int]:
 
 
 def _sqrt(value: Value) -> Value:
-    """sqrt(p/q) = sqrt(p q) / q for a rational p/q >= 0; a root of a root, of pi or of a negative: no value."""
+    """sqrt(p/q) = sqrt(p q) / q for a rational p/q >= 0; a root of a root, of pi, of a letter or of a negative:
+    no value."""
     if not value:
         return {}
-    if set(value) != {(1, 0)} or value[(1, 0)] < 0:
+    if set(value) != {RATIONAL} or value[RATIONAL] < 0:
         raise _NoValue
-    p, q = value[(1, 0)].numerator, value[(1, 0)].denominator
+    p, q = value[RATIONAL].numerator, value[RATIONAL].denominator
     if p * q > MAX_RADICAND:
         raise _NoValue
     a, n = _square_free(p * q)
-    return {(n, 0): Fraction(a, q)}
+    return {(n, ()): Fraction(a, q)}
 
 
 def _power(value: Value, exponent: int) -> Value:
@@ -354,7 +370,7 @@ def _power(value: Value, exponent: int) -> Value:
         raise _NoValue
     if exponent < 0:
         value, exponent = _inverse(value), -exponent
-    out: Value = {(1, 0): Fraction(1)}
+    out: Value = {RATIONAL: Fraction(1)}
     for _ in range(exponent):
         out = _multiply(out, value)
     return out
@@ -363,9 +379,10 @@ def _power(value: Value, exponent: int) -> Value:
 class _Reader:
     """Recursive descent over a cleaned answer:
         expression = [+-] term ([+-] term)*
-        term       = factor ((\\cdot | * | /) factor | factor)*       (no operator: 2\\sqrt{3}, 2\\pi, (1+\\sqrt2)(3))
+        term       = factor ((\\cdot | * | /) factor | factor)*       (no operator: 2\\sqrt{3}, 2\\pi, 2x, (1+x)(3))
         factor     = primary [^ integer]
-        primary    = number | \\frac{expression}{expression} | \\sqrt{expression} | \\pi | (expression) | {expression}
+        primary    = number | letter | \\pi | \\frac{expression}{expression} | \\sqrt{expression} | (expression)
+                     | {expression}
     Two readings that could be guesses are refused: a factor right after a division's divisor with no operator
     ("1/2\\pi": pi/2 or 1/(2 pi)?), and a number next to an integer fraction (a mixed number?)."""
 
@@ -399,7 +416,7 @@ class _Reader:
                 value, after_divisor = _multiply(value, self.factor()), False
             elif self.take("/"):
                 value, after_divisor = _multiply(value, _inverse(self.factor())), True
-            elif self.text.startswith(_IMPLICIT, self.at):
+            elif _IMPLICIT.match(self.text, self.at):
                 if after_divisor:
                     raise _NoValue
                 value = _multiply(value, self.factor())
@@ -420,9 +437,12 @@ class _Reader:
             self.at = m.end()
             if len(m.group(0)) > MAX_NUMBER_CHARS:
                 raise _NoValue
-            return _checked({(1, 0): _repeating(m) if m.group(3) or m.group(4) else Fraction(m.group(0))})
+            return _checked({RATIONAL: _repeating(m) if m.group(3) or m.group(4) else Fraction(m.group(0))})
         if self.take("\\pi"):
-            return {(1, 1): Fraction(1)}
+            return {(1, (("π", 1),)): Fraction(1)}
+        if m := _LETTER.match(self.text, self.at):
+            self.at = m.end()
+            return {(1, ((m.group(0), 1),)): Fraction(1)}
         if self.take("\\sqrt"):
             return _sqrt(self.group("{", "}"))
         if self.take("\\frac"):
@@ -456,9 +476,10 @@ def exact_value(answer: str) -> str | None:
     used: a computation is not its result ("2^{10}" is not 1024, and the toy question's own "66+24" must not
     earn the reward for 90), and rational answers are `parse_number`'s."""
     value = evaluate(answer)
-    if value is None or set(value) <= {(1, 0)}:
+    if value is None or set(value) <= {RATIONAL}:
         return None
-    return "⟦" + " + ".join(f"{q}·√{n}·π^{k}" for (n, k), q in sorted(value.items())) + "⟧"
+    terms = (f"{q}·√{n}" + "".join(f"·{symbol}^{e}" for symbol, e in m) for (n, m), q in sorted(value.items()))
+    return "⟦" + " + ".join(terms) + "⟧"
 
 
 @lru_cache(maxsize=65536)

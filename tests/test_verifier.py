@@ -68,9 +68,12 @@ def test_parse_number():
     assert parse_number(".\\overline{09}") == parse_number("1/11")
 
 
-PI_50_DIGITS = Decimal("3.14159265358979323846264338327950288419716939937510")
+with localcontext() as _ctx:
+    _ctx.prec = 60  # pi to 50 digits; the letters x and y stand for ln 2 and ln 3 (transcendental)
+    SYMBOLS = {"π": Decimal("3.14159265358979323846264338327950288419716939937510"), "x": Decimal(2).ln(),
+               "y": Decimal(3).ln()}
 leaves = st.one_of(st.integers(0, 12).map(lambda n: ("int", n)), st.integers(0, 30).map(lambda n: ("sqrt", n)),
-                   st.just(("pi",)))
+                   st.just(("pi",)), st.sampled_from("xy").map(lambda letter: ("letter", letter)))
 expressions = st.recursive(  # powers of leaves, and divisions by two-leaf sums (rationalised by a conjugate)
     st.one_of(leaves, st.tuples(st.just("^"), leaves, st.integers(-2, 3)),
               st.tuples(st.just("/"), leaves, st.tuples(st.sampled_from("+-"), leaves, leaves))),
@@ -84,8 +87,8 @@ def spell(tree, style: int) -> str:
         return str(tree[1])
     if tree[0] == "sqrt":
         return f"\\sqrt{{{tree[1]}}}" if style == 0 or tree[1] > 9 else f"\\sqrt{tree[1]}"
-    if tree[0] == "pi":
-        return "\\pi"
+    if tree[0] in ("pi", "letter"):
+        return "\\pi" if tree[0] == "pi" else tree[1]
     a, b = spell(tree[1], style), spell(tree[2], style) if tree[0] != "^" else str(tree[2])
     return {"+": f"({a})+({b})", "-": f"({a})-({b})", "^": f"({a})^{{{b}}}",
             "*": f"({a})\\cdot({b})" if style == 0 else f"({a})({b})",
@@ -94,7 +97,7 @@ def spell(tree, style: int) -> str:
 
 def commuted(tree):
     """The same value written another way: every sum and product with its operands swapped."""
-    if tree[0] in ("int", "sqrt", "pi", "^"):
+    if tree[0] in ("int", "sqrt", "pi", "letter", "^"):
         return tree
     a, b = commuted(tree[1]), commuted(tree[2])
     return (tree[0], b, a) if tree[0] in "+*" else (tree[0], a, b)
@@ -104,8 +107,8 @@ def decimal_value(tree) -> Decimal:
     """The reference: the same tree in 60-digit decimal arithmetic."""
     if tree[0] in ("int", "sqrt"):
         return Decimal(tree[1]) if tree[0] == "int" else Decimal(tree[1]).sqrt()
-    if tree[0] == "pi":
-        return PI_50_DIGITS
+    if tree[0] in ("pi", "letter"):
+        return SYMBOLS["π" if tree[0] == "pi" else tree[1]]
     a = decimal_value(tree[1])
     if tree[0] == "^":
         return a ** tree[2]
@@ -114,11 +117,17 @@ def decimal_value(tree) -> Decimal:
 
 
 def value_decimal(value: dict) -> Decimal:
-    """The decimal of an exact value {(n, k): q} (the sum of q sqrt(n) pi^k), its terms checked to be in normal
-    form: n square-free, q nonzero."""
+    """The decimal of an exact value {(n, monomial): q} (the sum of q sqrt(n) monomial), its terms checked to be
+    in normal form: n square-free, q nonzero, each symbol once in a monomial with a nonzero exponent."""
     assert all(q and all(n % (d * d) for d in range(2, isqrt(n) + 1)) for (n, _), q in value.items())
-    return sum((Decimal(q.numerator) / Decimal(q.denominator) * Decimal(n).sqrt() * PI_50_DIGITS ** k
-                for (n, k), q in value.items()), Decimal(0))
+    assert all(len({s for s, _ in m}) == len(m) and all(e for _, e in m) for _, m in value)
+    total = Decimal(0)
+    for (n, monomial), q in value.items():
+        term = Decimal(q.numerator) / Decimal(q.denominator) * Decimal(n).sqrt()
+        for symbol, exponent in monomial:
+            term *= SYMBOLS[symbol] ** exponent
+        total += term
+    return total
 
 
 def close(a: Decimal, b: Decimal) -> bool:
@@ -128,9 +137,9 @@ def close(a: Decimal, b: Decimal) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(expressions, expressions)
 def test_exact_values_against_decimal_arithmetic(left, right):
-    """Each expression's exact value, read back, is its 60-digit decimal (pi to 50 digits); its two spellings and
-    its commuted form give the same value; two expressions' values are equal exactly when their decimals are;
-    the grader uses a value only when it is irrational."""
+    """Each expression's exact value, read back, is its 60-digit decimal (pi to 50 digits, x = ln 2, y = ln 3); its
+    two spellings and its commuted form give the same value; two expressions' values are equal exactly when their
+    decimals are; the grader uses a value only when it has a root, pi or a letter."""
     with localcontext() as ctx:
         ctx.prec = 60
         try:
@@ -142,7 +151,7 @@ def test_exact_values_against_decimal_arithmetic(left, right):
             value = evaluate(clean(spell(tree, 0)))
             assert value == evaluate(clean(spell(tree, 1))) == evaluate(clean(spell(commuted(tree), 1)))
             assert value is None or close(value_decimal(value), decimal), (spell(tree, 0), value, decimal)
-            rational = value is not None and set(value) <= {(1, 0)}
+            rational = value is not None and set(value) <= {(1, ())}
             assert (exact_value(clean(spell(tree, 0))) is None) == (value is None or rational)
             values.append(value)
         if None not in values and not any(d.is_nan() for d in decimals):
@@ -155,8 +164,9 @@ def test_exact_values_against_decimal_arithmetic(left, right):
     "1/2\\pi", "\\sqrt{2}/2\\pi",  # pi/2 or 1/(2 pi)?
     "2\\frac12\\pi", "2\\frac{1}{2}\\sqrt{3}",  # a mixed number, or a product?
     "\\sqrt{2}3", "\\sqrt{-4}", "\\sqrt[3]{8}", "\\sqrt{\\pi}", "\\sqrt{1+\\sqrt{2}}", "0^0", "0^{-1}", "\\frac{1}{0}",
-    "\\frac{1}{\\sqrt{2}+\\sqrt{3}}", "x+1", "2e", "1,000\\sqrt{2}", "3.\\overline{}", "\\overline{3}",
-    "2^{65}", "(1+\\pi)^{9}", "\\sqrt{1000000000001}", "(" * 40 + "1" + ")" * 40, "9" * 65,
+    "\\frac{1}{\\sqrt{2}+\\sqrt{3}}", "\\frac{1}{x+1}", "1,000\\sqrt{2}", "3.\\overline{}", "\\overline{3}",
+    "odd", "2xy", "f(x)", "2x(x+1)", "x_1", "f'", "\\sqrt{x}", "\\alpha", "x^{1/2}",  # words, functions, ...
+    "2^{65}", "(1+\\pi)^{16}", "\\sqrt{1000000000001}", "(" * 40 + "1" + ")" * 40, "9" * 65,
 ])
 def test_exact_values_refuse_guesses_and_bound_their_work(answer):
     assert evaluate(clean(answer)) is None
