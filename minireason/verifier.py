@@ -17,8 +17,9 @@ Two graders share one small interface (`Grader`):
     "0.5\\pi", "2x+1+x^2" = "(x+1)^2"; a reading that would be a guess ("1/2\\pi", "2\\frac12\\pi") is no value, a
     word is not a product of letters, and a computation with a rational result ("2^{10}", "66+24") is not its
     result;
-  - anything else compares as a normalised string (LaTeX spacing, \\left/\\right, \\text{} removed),
-    so an exact copy of "\\ln 2" is equal, while "32, 349" (a list) is not 32349 (a number).
+  - anything else compares as a normalised string (LaTeX spacing, \\left/\\right, \\text{} removed, one spelling
+    of each symbol: \\leq is \\le, π is \\pi, \\varnothing is \\emptyset, x^{2} is x^2), so an exact copy of
+    "\\ln 2" is equal, while "32, 349" (a list) is not 32349 (a number).
   Recall rules on top, none of which may add a false positive: an answer named on one side only
   ("(p,q)=(3,2)", "f(x)=2x+3"), several final boxes in a row ("\\boxed{1}, \\boxed{2}") read as one list,
   lists joined by "and"/"or", "\\pm a" as the set {-a, a}, a percentage also equal to its decimal
@@ -124,6 +125,11 @@ def extract_answer(text: str) -> str | None:
 # ----------------------------------------------------------------------------------------------
 # Normalisation (the exact grader)
 
+# Two spellings of one symbol (the longer first where one contains the other: \leqslant before \leq).
+_SYNONYMS = (("−", "-"), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\cfrac", "\\frac"), ("π", "\\pi"),
+             ("∞", "\\infty"), ("\\varnothing", "\\emptyset"), ("∅", "\\emptyset"), ("\\leqslant", "\\le"),
+             ("\\geqslant", "\\ge"), ("\\leq", "\\le"), ("\\geq", "\\ge"), ("\\neq", "\\ne"), ("≤", "\\le"),
+             ("≥", "\\ge"), ("≠", "\\ne"))
 _DROP = ("\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\quad", "\\qquad", "\\ ", "~", "\\$", "$",
          "^\\circ", "^{\\circ}", "\\circ", "°", "\\%", "%")
 _UNITS = re.compile(r"\\(?:text|textnormal|mbox|mathrm)\{[^{}]*\}(?:\^\{?\d\}?)?$")
@@ -162,9 +168,9 @@ def _arg(a: str) -> str:
 def clean(answer: str) -> str:
     """LaTeX noise removed: spacing, dollars, degrees, percent, units, \\left/\\right, a leading 'x =' or
     'f(x) ='; "and"/"or" between answers become list commas; digits a space apart stay apart."""
-    s = answer.strip().replace("−", "-")
-    for frac in ("\\dfrac", "\\tfrac", "\\cfrac"):
-        s = s.replace(frac, "\\frac")
+    s = answer.strip()
+    for spelling, same in _SYNONYMS:
+        s = s.replace(spelling, same)
     s = s.replace("\\left", "").replace("\\right", "").replace("{,}", ",").replace("\\{", "⦃").replace("\\}", "⦄")
     s = _CONNECTIVES.sub(", ", s).replace("\\cup", _CUP)
     s = re.sub(r",\s+", _LIST_COMMA, s.replace("\\\\", _ROW))  # "32, 349" is a list, "32,349" a number
@@ -179,6 +185,7 @@ def clean(answer: str) -> str:
         s = m.group(1)
     s = _MIXED_SPACED.sub(r"\1\\frac{\2}{\3}", s)
     s = re.sub(r"\s+", "", _SPACED_DIGITS.sub(_GAP, s))
+    s = re.sub(r"([_^])\{([^{}\\])\}", r"\1\2", s)  # x^{2} = x^2, 1011_{2} = 1011_2
     if s.count("=") <= 1 and (m := _LEADING_NAME.match(s)) and s[m.end():]:
         s = s[m.end():]
     s = _FRAC.sub(lambda m: "\\frac" + _arg(m.group(1)) + _arg(m.group(2)), s)
@@ -188,7 +195,7 @@ def clean(answer: str) -> str:
         s = s[1:-1]
     if re.fullmatch(r"\(?([A-Z])\)?", s):  # a multiple-choice letter: "(C)" = "C"
         s = s.strip("()")
-    return s
+    return "\\emptyset" if s == "⦃⦄" else s
 
 
 def _matching(s: str, i: int) -> int:

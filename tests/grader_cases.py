@@ -73,6 +73,10 @@ EQUAL = [
     ("\\frac{4\\pi}{\\sqrt{3}}", "\\frac{4\\sqrt{3}\\pi}{3}"), ("1\\pm\\sqrt{2}", "1-\\sqrt{2}, \\sqrt{2}+1"),
     ("(2\\sqrt{2}, \\frac{\\pi}{4})", "(\\sqrt{8}, 0.25\\pi)"), ("-\\sqrt{3}", "\\frac{-3}{\\sqrt{3}}"),
     ("\\sqrt[3]2", "\\sqrt[3]{2}"), ("2\\sqrt [4] {3}", "2\\sqrt[4]{3}"),
+    # two spellings of one symbol, and braces around one character after ^ or _
+    ("x \\leq 5", "x\\le 5"), ("x \\geqslant 2", "x ≥ 2"), ("x\\neq 3", "x \\ne 3"), ("2π", "2\\pi"),
+    ("(-∞, 3]", "(-\\infty,3]"),
+    ("\\varnothing", "\\emptyset"), ("\\{\\}", "∅"), ("1011_2", "1011_{2}"), ("\\sin^2 x", "\\sin^{2}x"),
     # polynomials in one-letter variables (equal for every value of the letters)
     ("2x+1+x^2", "x^2 + 2*x + 1"), ("y = x^2+2x+1", "(x+1)^2"), ("\\frac{x+2}{7}", "\\frac{x}{7}+\\frac{2}{7}"),
     ("\\pi r^2", "r^2\\pi"), ("\\frac{1}{x}", "x^{-1}"), ("3+4i", "4i+3"), ("-\\frac{a}{b}", "\\frac{-a}{b}"),
@@ -127,6 +131,7 @@ WRONG = [
     ("\\sqrt[3]{2}", "\\sqrt[4]{2}"),
     ("x^2+2x+1", "x^3+2x+1"), ("2x+3", "2y+3"), ("X", "x"), ("(x+1)^2", "x^2+1"), ("\\frac{x}{2}", "\\frac{2}{x}"),
     ("odd", "dod"), ("f(2)", "2f"), ("x-x", "0"),
+    ("x \\le 5", "x \\ge 5"), ("x \\le 5", "x < 5"), ("\\emptyset", "\\{0\\}"), ("1011_2", "1011_3"),
 ]
 
 # Whole responses: extraction rules (three false positives an earlier grader made, and friends).
