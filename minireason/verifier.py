@@ -167,7 +167,8 @@ def _arg(a: str) -> str:
 
 def clean(answer: str) -> str:
     """LaTeX noise removed: spacing, dollars, degrees, percent, units, \\left/\\right, a leading 'x =' or
-    'f(x) ='; "and"/"or" between answers become list commas; digits a space apart stay apart."""
+    'f(x) ='; one spelling of each symbol; "and"/"or" between answers become list commas; digits a space apart
+    stay apart."""
     s = answer.strip()
     for spelling, same in _SYNONYMS:
         s = s.replace(spelling, same)
