@@ -246,6 +246,9 @@ adversarial = st.one_of(
     st.text(alphabet="\\boxed{}0123456789,./-fractx=() ", max_size=3000),
     st.lists(st.sampled_from([r"\boxed{", "}", "{", "1", ",", "/", "-", r"\frac", " ", r"\text{", "(", "]", "\\\\",
                               r"\{", "x=", "&"]), max_size=2000).map("".join),
+    st.lists(st.sampled_from([r"\sqrt{", r"\sqrt[3]{", "}", "{", "(", ")", "99999999977", "7", ".", r"\overline{3}",
+                              r"\pi", "x", "y", "^{64}", "^{-9}", "^2", "+", "-", r"\cdot", "*", "/", r"\frac{", "π"]),
+             max_size=300).map(lambda tokens: r"\boxed{" + "".join(tokens) + "}"),  # the exact-value reader
 )
 
 
