@@ -467,8 +467,8 @@ class _Reader:
 
 
 def evaluate(answer: str) -> Value | None:
-    """The exact value of a cleaned answer, or None when it is not a sum of rationals times square roots and powers
-    of pi (or reading it would be a guess)."""
+    """The exact value of a cleaned answer, or None when it is not a sum of rationals times square roots, powers of
+    pi and powers of one-letter variables (or reading it would be a guess)."""
     if _MIXED_INSIDE.search(answer):
         return None
     reader = _Reader(answer)
@@ -480,8 +480,8 @@ def evaluate(answer: str) -> Value | None:
 
 
 def exact_value(answer: str) -> str | None:
-    """The canonical string of a cleaned answer's irrational exact value, or None. A rational value is never
-    used: a computation is not its result ("2^{10}" is not 1024, and the toy question's own "66+24" must not
+    """The canonical string of a cleaned answer's exact value when it has a root, pi or a letter, or None. A rational
+    value is never used: a computation is not its result ("2^{10}" is not 1024, and the toy question's own "66+24" must not
     earn the reward for 90), and rational answers are `parse_number`'s."""
     value = evaluate(answer)
     if value is None or set(value) <= {RATIONAL}:
