@@ -480,9 +480,9 @@ def evaluate(answer: str) -> Value | None:
 
 
 def exact_value(answer: str) -> str | None:
-    """The canonical string of a cleaned answer's exact value when it has a root, pi or a letter, or None. A rational
-    value is never used: a computation is not its result ("2^{10}" is not 1024, and the toy question's own "66+24" must not
-    earn the reward for 90), and rational answers are `parse_number`'s."""
+    """The canonical string of a cleaned answer's exact value when it has a root, pi or a letter, or None. A
+    rational value is never used: a computation is not its result ("2^{10}" is not 1024, and the toy question's
+    own "66+24" must not earn the reward for 90), and rational answers are `parse_number`'s."""
     value = evaluate(answer)
     if value is None or set(value) <= {RATIONAL}:
         return None
