@@ -105,7 +105,8 @@ MAX_JOINED_BOXES = 16
 
 def extract_answer(text: str) -> str | None:
     """The response's final answer as written, or None: the last closed box, joined with the boxes right
-    before it when only commas, "and" or "or" stand between them (one answer split over several boxes)."""
+    before it when only commas, "and" or "or" stand between them (one answer split over several boxes); boxes
+    that hold the same answer as a later one (`same_answer`) are that one answer, written again."""
     box = _last_box(text)
     if box is None:
         return None
@@ -116,7 +117,7 @@ def extract_answer(text: str) -> str | None:
         box = _last_box(text[: sep.start()])
         if box is None or box[2] != sep.start():
             break
-        if box[0] not in boxes:
+        if not any(same_answer(box[0], b) for b in boxes):  # "\\boxed{2\\frac12}, or \\boxed{\\frac52}": one answer
             boxes.insert(0, box[0])
     answer = ", ".join(boxes)
     return answer if len(answer) <= MAX_ANSWER_CHARS else None
@@ -169,7 +170,13 @@ def clean(answer: str) -> str:
     """LaTeX noise removed: spacing, dollars, degrees, percent, units, \\left/\\right, a leading 'x =' or
     'f(x) ='; one spelling of each symbol; "and"/"or" between answers become list commas; digits a space apart
     stay apart."""
-    s = answer.strip()
+    return clean_named(answer)[1]
+
+
+def clean_named(answer: str) -> tuple[str | None, str]:
+    """(the name the answer gives itself on its left, or None; `clean`'s answer without it): "f(x)" and "2x+3"
+    for "f(x) = 2x + 3"."""
+    name, s = None, answer.strip()
     for spelling, same in _SYNONYMS:
         s = s.replace(spelling, same)
     s = s.replace("\\left", "").replace("\\right", "").replace("{,}", ",").replace("\\{", "⦃").replace("\\}", "⦄")
@@ -188,7 +195,7 @@ def clean(answer: str) -> str:
     s = re.sub(r"\s+", "", _SPACED_DIGITS.sub(_GAP, s))
     s = re.sub(r"([_^])\{([^{}\\])\}", r"\1\2", s)  # x^{2} = x^2, 1011_{2} = 1011_2
     if s.count("=") <= 1 and (m := _LEADING_NAME.match(s)) and s[m.end():]:
-        s = s[m.end():]
+        name, s = s[: m.end()].removesuffix("=").removesuffix("\\in").replace(_LIST_COMMA, ","), s[m.end():]
     s = _FRAC.sub(lambda m: "\\frac" + _arg(m.group(1)) + _arg(m.group(2)), s)
     s = _SQRT.sub(lambda m: "\\sqrt" + (m.group(1) or "") + _arg(m.group(2)), s)
     s = s.rstrip(".")
@@ -196,7 +203,7 @@ def clean(answer: str) -> str:
         s = s[1:-1]
     if re.fullmatch(r"\(?([A-Z])\)?", s):  # a multiple-choice letter: "(C)" = "C"
         s = s.strip("()")
-    return "\\emptyset" if s == "⦃⦄" else s
+    return name, "\\emptyset" if s == "⦃⦄" else s
 
 
 def _matching(s: str, i: int) -> int:
@@ -523,6 +530,26 @@ def _canonical(s: str) -> str:
     return s.replace(_LIST_COMMA, ",")  # "f(1, 2)" = "f(1,2)"
 
 
+@lru_cache(maxsize=65536)
+def answer_name(answer: str | None) -> str | None:
+    """The name an answer gives itself on its left ("x" of "x = 5", "\\sin(x)" of "\\sin(x)=\\frac{4}{5}"), or None."""
+    if answer is None or len(answer) > MAX_ANSWER_CHARS:
+        return None
+    return clean_named(answer)[0]
+
+
+def names_agree(a: str | None, b: str | None) -> bool:
+    """A name may be dropped only where one side has none ("x = 3" is 3) or both give the same one: "y = 3" is
+    not "x = 3", nor "\\sin(x)=\\frac{42}{59}" "\\cos(x)=\\frac{42}{59}"."""
+    name_a, name_b = answer_name(a), answer_name(b)
+    return name_a is None or name_b is None or name_a == name_b
+
+
+def same_answer(a: str | None, b: str | None) -> bool:
+    """Do two answers say the same thing: one canonical form, and names that agree?"""
+    return canonical(a) == canonical(b) and names_agree(a, b)
+
+
 def readings(answer: str | None) -> set[str]:
     """The canonical forms an answer may mean: one, or for a percentage both the number and its fraction
     ("10\\%" is 10 and 0.1)."""
@@ -572,10 +599,10 @@ class ExactGrader:
         return self.equal(extract_answer(response), gold)
 
     def equal(self, answer: str | None, gold: str) -> bool:
-        return bool(readings(answer) & readings(str(gold)))
+        return bool(readings(answer) & readings(str(gold))) and names_agree(answer, str(gold))
 
     def same(self, a: str, b: str) -> bool:
-        return canonical(a) == canonical(b)
+        return same_answer(a, b)
 
 
 MAX_MV_CACHE = 65536

@@ -53,6 +53,9 @@ EQUAL = [
     # recall rules: an answer named on one side only
     ("(p,q)=(3,2)", "(3,2)"), ("(p, q) = (3, 2)", "(3,2)"), ("f(x)=2x+3", "2x+3"), ("f(x) = 2x + 3", "2x+3"),
     ("g(2) = 7", "7"), ("a_1 = 4", "4"),
+    # ... or the same name on both sides
+    ("\\cos(x) = \\frac{42}{59}", "\\cos(x)=\\frac{42}{59}"), ("\\cos(x)=\\frac{42}{59}", "\\frac{42}{59}"),
+    ("x_1 = 4", "x_{1}=4"), ("(p, q) = (3, 2)", "(p,q)=(3,2)"), ("y \\in [2, 5]", "y=[2,5]"),
     # lists joined by words, \\cfrac, percent against a decimal, \\pm against a set, units as words
     ("1 \\text{ and } 2", "1, 2"), ("1 and 2", "2,1"), ("3 or 4", "3, 4"), ("1, 2, and 3", "1,2,3"),
     ("\\cfrac{1}{2}", "0.5"), ("10\\%", "0.1"), ("0.25", "25\\%"), ("\\pm 3", "-3, 3"), ("\\pm3", "\\{-3,3\\}"),
@@ -115,7 +118,11 @@ WRONG = [
     # recall rules must not add false positives: digits a space apart are never one number
     ("1 1/2", "\\frac{11}{2}"), ("1 2", "12"), ("12", "1 2"), ("1 000", "1"),
     ("10\\%", "0.01"), ("10", "0.1"), ("0.1", "10"), ("\\pm 3", "3"), ("3", "\\pm 3"), ("1\\pm\\sqrt2", "1+\\sqrt2"),
-    ("(p,q)=(3,2)", "(2,3)"), ("f(x)=2x+3", "2x+4"), ("x+y=5", "5"), ("2x=4", "4"), ("2 pi", "2"), ("3 sqrt", "3"),
+    ("(p,q)=(3,2)", "(2,3)"), ("f(x)=2x+3", "2x+4"),
+    # a name is dropped only where one side has none: two different names are two different answers
+    ("\\sin(x)=\\frac{42}{59}", "\\cos(x)=\\frac{42}{59}"), ("y = 3", "x = 3"), ("f(x)=2x+3", "g(x)=2x+3"),
+    ("(p,q)=(3,2)", "(q,p)=(3,2)"), ("a_1 = 4", "a_2 = 4"), ("x \\in [2,5]", "y \\in [2,5]"), ("f'=2", "f=2"),
+    ("x+y=5", "5"), ("2x=4", "4"), ("2 pi", "2"), ("3 sqrt", "3"),
     ("1 and 2", "1"), ("1 or 2", "2"), ("5 cm", "6"), ("(0,1)\\cup(2,3)", "(0,1)\\cup(2,4)"),
     ("(0,1)\\cup(2,3)", "(0,1)"),
     ("f(1,2)", "f(2,1)"),
@@ -155,4 +162,12 @@ RESPONSES = [
     ("\\boxed{2}, \\boxed{2}", "2", True),
     ("\\boxed{1}, then \\boxed{2}", "2", True),
     ("\\boxed{1}, \\boxed{2", "1", False),
+    # boxes that all hold one value are that one answer, written again
+    ("\\boxed{15\\frac{39}{40}}, or \\boxed{\\frac{639}{40}}", "\\frac{639}{40}", True),
+    ("$\\boxed{0.5}$ or $\\boxed{\\frac{1}{2}}$", "\\frac12", True),
+    ("\\boxed{2}, \\boxed{2.0}", "2", True),
+    ("\\boxed{15\\frac{39}{40}}, or \\boxed{\\frac{640}{40}}", "\\frac{639}{40}", False),
+    ("\\boxed{15\\frac{39}{40}}, or \\boxed{\\frac{640}{40}}", "16", False),
+    ("\\boxed{x = 1}, \\boxed{y = 1}", "1", False),  # two named answers are a list, not one
+    ("\\boxed{0.5}, \\boxed{1}, \\boxed{\\frac12}", "1, 0.5", True),
 ]
