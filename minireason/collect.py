@@ -58,14 +58,25 @@ def verify_samples(samples, answer: str, grader: Grader) -> list[dict]:
              "correct": grade(s.text, answer, grader), "finish": s.finish_reason} for s in samples]
 
 
+def _header(path: Path, first_line: str) -> dict:
+    try:
+        return json.loads(first_line)["header"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(f"{path}:1: not a samples file (expected a header line)") from None
+
+
+def read_samples_header(path: str | os.PathLike) -> dict:
+    """The header of a samples file, read from its first line alone."""
+    with open(path, "rb") as f:
+        first = f.readline()
+    return _header(Path(path), first.decode("utf-8", errors="replace"))
+
+
 def read_samples_file(path: str | os.PathLike) -> tuple[dict, list[QuestionRecord]]:
     """Header and finished questions of a samples file (a torn last line from a kill is ignored)."""
     path = Path(path)
     lines = read_text(path).split("\n")
-    try:
-        header = json.loads(lines[0])["header"]
-    except (json.JSONDecodeError, KeyError, TypeError, IndexError):
-        raise ValueError(f"{path}:1: not a samples file (expected a header line)") from None
+    header = _header(path, lines[0])
     records = []
     seen = set()
     for n, line in enumerate(lines[1:], start=2):
@@ -107,6 +118,8 @@ def collect(
     sampler's rows full while its queue drains)."""
     out_file = Path(out_file)
     grader = grader or ExactGrader()
+    if out_file.exists():
+        _check_header(out_file, header, read_samples_header(out_file))  # refused before the lock: nothing written
     out_file.parent.mkdir(parents=True, exist_ok=True)
     with locked(out_file.with_name(out_file.name + ".lock"), str(out_file)):
         done = _open_samples_file(out_file, header)
@@ -140,6 +153,13 @@ def _open_samples_file(out_file: Path, header: dict) -> dict[str, QuestionRecord
         _write(out_file, header, [])
         return {}
     old_header, records = read_samples_file(out_file)
+    _check_header(out_file, header, old_header)
+    _write(out_file, header, records)
+    return {r.id: r for r in records}
+
+
+def _check_header(out_file: Path, header: dict, old_header: dict) -> None:
+    """Refuse a samples file drawn by another run: other weights, questions, k or sampling settings."""
     diff = sorted(k for k in set(header) | set(old_header) if header.get(k) != old_header.get(k))
     if diff == ["fingerprint"]:
         raise ValueError(f"{out_file}: the model {header['model']} changed since these samples were drawn (its "
@@ -151,8 +171,6 @@ def _open_samples_file(out_file: Path, header: dict) -> dict[str, QuestionRecord
             f"({', '.join(f'{k}: {old_header.get(k)!r} vs now {header.get(k)!r}' for k in diff)}); "
             "use another results folder or delete the file to start over"
         )
-    _write(out_file, header, records)
-    return {r.id: r for r in records}
 
 
 def _write(path: Path, header: dict, records: list[QuestionRecord]) -> None:

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from .files import written_whole
 from .report import pyplot
 
 PANELS = (  # (log key, title)
@@ -58,10 +59,10 @@ def draw_curves(run_dir: str | Path) -> Path:
         ax.axis("off")
     fig.suptitle(str(run_dir), fontsize=10)
     fig.tight_layout()
-    out, tmp = run_dir / "curves.png", run_dir / "curves.tmp.png"
-    fig.savefig(tmp, dpi=110)
+    out = run_dir / "curves.png"
+    with written_whole(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(out)
     return out
 
 

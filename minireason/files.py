@@ -1,14 +1,18 @@
 """Files a run writes and reads, safely: atomic writes, UTF-8 reads that name the bad line, and one message
 for every file-system error.
 
-A file is either complete or absent: `atomic_write` writes a temporary name, fsyncs it and renames it
-over the target (a rename is atomic on POSIX file systems), so a kill or a full disk mid-write leaves the
-old file, never half of a new one. A failed write names its file; on a full disk the message says so and
+A file is either complete or absent: `written_whole` (and `atomic_write`, text through it) writes a
+temporary name, fsyncs it and renames it over the target (a rename is atomic on POSIX file systems), so a kill
+or a full disk mid-write leaves the old file, never half of a new one. A failed or interrupted write removes
+its temporary file; only kill -9 leaves one, named with the dead process's id, which the next process to lock
+the folder sweeps (`sweep_temporaries`). A failed write names its file; on a full disk the message says so and
 that nothing finished was lost (`describe_os_error`, used by every script's error boundary, `run_cli`).
 
 One writer at a time: `lock` takes an exclusive flock on a `.lock` file beside what a process writes (a run
 folder, a samples file), so a second process is refused in one line; the kernel drops the lock when the
-process dies, kill -9 included. A script's main releases its locks when it returns (`releasing_locks`).
+process dies, kill -9 included. A script's main releases its locks when it returns (`releasing_locks`). A lock
+is taken after every check that can refuse the command, so a refused command writes nothing; `held_unchanged`
+checks a folder's lock without writing to it (a run moved aside whole).
 """
 
 from __future__ import annotations
@@ -19,25 +23,66 @@ import fcntl
 import functools
 import json
 import os
+import re
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 
 def atomic_write(path: str | os.PathLike, text: str | Iterable[str]) -> None:
-    """Write text (one string, or an iterable of pieces) to path via a fsynced temporary file, then rename. The
-    temporary name holds the process id, so processes that write the same file (the lab's --jobs) never share one."""
+    """Write text (one string, or an iterable of pieces) to path atomically (`written_whole`)."""
+    with written_whole(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for piece in [text] if isinstance(text, str) else text:
+            f.write(piece)
+
+
+@contextlib.contextmanager
+def written_whole(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name beside path for the with-block to write (`PATH.PID.tmp`: the process id, so processes
+    that write one file, the lab's --jobs, never share one); fsynced and renamed over path when the block
+    completes, removed when it fails or is interrupted (Ctrl-C, SIGTERM). Only kill -9 leaves one behind, and
+    the next process to lock the folder sweeps it (`sweep_temporaries`)."""
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for piece in [text] if isinstance(text, str) else text:
-                f.write(piece)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         tmp.replace(path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise named(e, path, target=True) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+TMP_SUFFIX = ".tmp"
+_TEMPORARY = re.compile(r"\.(\d+)\.tmp$")  # written_whole's names: the writer's pid before the suffix
+
+
+def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files (`written_whole`'s) in folder whose process is no longer running, naming
+    each; a live process's are left alone. The removed paths."""
+    removed = []
+    for path in sorted(Path(folder).glob(f"*{TMP_SUFFIX}")):
+        m = _TEMPORARY.search(path.name)
+        if m and path.is_file() and not _running(int(m.group(1))):
+            path.unlink(missing_ok=True)
+            print(f"removed {path}, a temporary file left by process {m.group(1)}, which is no longer running")
+            removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def sync_folder(folder: str | os.PathLike) -> None:
@@ -95,9 +140,10 @@ _LOCKED: dict[str, int] = {}  # lock files this process holds -> their open desc
 
 
 def lock(lock_file: str | os.PathLike, what: str) -> bool:
-    """Hold an exclusive lock on lock_file (created if missing) for this process; a process that holds it
-    already goes on (False: it took nothing new). Another process's lock is refused in one line naming
-    `what` and the holder's pid."""
+    """Hold an exclusive lock on lock_file (created if missing) for this process, then sweep its folder of dead
+    processes' temporary files; a process that holds it already goes on (False: it took nothing new). Another
+    process's lock is refused in one line naming `what` and the holder's pid. Take it only once every check
+    that can refuse the command has passed: a refused command leaves the folder as it was."""
     key = str(Path(lock_file).resolve())
     if key in _LOCKED:
         return False
@@ -105,6 +151,15 @@ def lock(lock_file: str | os.PathLike, what: str) -> bool:
         fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:  # an unwritable folder: name what the user asked for, not the lock file
         raise OSError(e.errno, e.strerror, what) from None
+    _flock_or_refuse(fd, what)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    _LOCKED[key] = fd
+    sweep_temporaries(Path(key).parent)
+    return True
+
+
+def _flock_or_refuse(fd: int, what: str) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -112,10 +167,23 @@ def lock(lock_file: str | os.PathLike, what: str) -> bool:
         os.close(fd)
         raise ValueError(f"{what} is being written by another process (pid {holder}); wait for it to end, "
                          "or use another folder") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    _LOCKED[key] = fd
-    return True
+
+
+@contextlib.contextmanager
+def held_unchanged(lock_file: str | os.PathLike, what: str):
+    """For a with-block, the lock on an existing lock_file, refused as `lock` refuses it, but with nothing
+    written: the file is opened read-only, neither created nor given this process's pid (a folder that is moved
+    aside keeps every byte)."""
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except FileNotFoundError:  # nobody ever wrote this folder through a lock
+        yield
+        return
+    _flock_or_refuse(fd, what)
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .collect import QuestionRecord
-from .files import atomic_write
+from .files import atomic_write, sweep_temporaries, written_whole
 from .metrics import (
     answer_entropy,
     answer_groups,
@@ -261,7 +261,8 @@ def pyplot():
 
 def _save(fig, out_dir: Path, name: str) -> str:
     fig.tight_layout()
-    fig.savefig(out_dir / name, dpi=120)
+    with written_whole(out_dir / name) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(name).suffix[1:])
     pyplot().close(fig)
     return name
 
@@ -334,6 +335,7 @@ def write_report(metrics: dict, out_dir: str | Path, figures: bool = True) -> li
     """metrics.json, report.md and (unless figures=False) the figures, in out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(out_dir)  # a killed report's (several processes may share a results folder: dead ones only)
     atomic_write(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     figures = plot_figures(metrics, out_dir) if figures else []
     atomic_write(out_dir / "report.md", markdown_report(metrics, figures))

@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 
 from .cli import config_parser, flag
 from .curves import draw_curves
-from .files import append_lines, atomic_write, lock, named, read_text, sync_folder, unlock
+from .files import append_lines, atomic_write, held_unchanged, lock, named, read_text, sync_folder
 from .model import Transformer, default_template, load_pretrained, model_hints, read_config, resolve_model_dir
 from .sampler import SamplingParams, generate
 from .tasks import Problem, is_real_data
@@ -81,6 +81,9 @@ def save_model_folder(model: Transformer, out: Path, source_dir: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         e = e if isinstance(e, OSError) else OSError(errno.EIO, f"write failed ({e})")
         raise named(e, out, target=True) from None
+    except BaseException:  # Ctrl-C or SIGTERM mid-write: nor then
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     _replace_dir(tmp, out)
     return out
 
@@ -103,6 +106,9 @@ def save_checkpoint(run_dir: Path, step: int, model: Transformer, opt: torch.opt
         shutil.rmtree(tmp, ignore_errors=True)
         raise named(e if isinstance(e, OSError) else OSError(errno.EIO, f"write failed ({e})"), final,
                     target=True) from None
+    except BaseException:  # Ctrl-C or SIGTERM mid-write
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     _replace_dir(tmp, final)
     for old in sorted(ckpts.glob("step-??????"))[:-keep]:
         trash = old.with_name(old.name + ".deleting")
@@ -193,7 +199,6 @@ def resume_config(cls, resume: Path, given: dict):
     else:
         raise FileNotFoundError(f"{resume}: no run to resume (expected a run folder with config.json, or a checkpoint)")
     path = run_dir / "config.json"
-    lock(run_dir / RUN_LOCK, f"run folder {run_dir}")
     try:
         written = json.loads(path.read_text())
         saved = {**written, "out": str(run_dir)}  # a copied or moved run writes where it is now
@@ -205,6 +210,7 @@ def resume_config(cls, resume: Path, given: dict):
     if conflicts:
         raise ValueError(f"{path}: a resumed run keeps its config, but " + "; ".join(conflicts)
                          + " (use another --out for a new run)")
+    lock(run_dir / RUN_LOCK, f"run folder {run_dir}")  # after every check: a refused resume writes nothing
     print(f"resuming {run_dir} from {ckpt.name if ckpt else 'the start'}")
     if written.get("out") != saved["out"]:
         atomic_write(path, json.dumps(asdict(cfg), indent=1) + "\n")
@@ -237,11 +243,9 @@ def resolve_config(cls, argv, model_field: str, description: str, presets: dict[
 
 def prepare_out(out: Path, overwrite: bool) -> None:
     """Make the run folder and lock it; refuse one that already holds a run unless --overwrite (which moves it
-    aside), and one that another process is writing."""
+    aside, every byte as it was), and one that another process is writing. A refused command writes nothing."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a folder")
-    if out.is_dir():
-        _lock_out(out)
     log = out / "log.jsonl"
     finished_work = any((out / n).exists() for n in ("checkpoints", "final")) or (log.is_file() and log.stat().st_size)
     if out.is_dir() and finished_work:  # a folder of a run that stopped before its first step holds nothing to lose
@@ -249,18 +253,11 @@ def prepare_out(out: Path, overwrite: bool) -> None:
             raise ValueError(f"--out {out} already holds a run: continue it with --resume {out}, "
                              "or start afresh with --overwrite (the old run is moved aside, not deleted)")
         aside = out.with_name(f"{out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
-        out.rename(aside)
-        unlock(out / RUN_LOCK)
+        with held_unchanged(out / RUN_LOCK, f"--out {out}"):  # refused while another process writes it
+            out.rename(aside)
         print(f"moved the old run aside to {aside}")
     try:
         out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"--out {out}: not a writable folder ({e.strerror})") from None
-    _lock_out(out)
-
-
-def _lock_out(out: Path) -> None:
-    try:
         lock(out / RUN_LOCK, f"--out {out}")
     except OSError as e:
         raise ValueError(f"--out {out}: not a writable folder ({e.strerror})") from None
