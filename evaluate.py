@@ -42,6 +42,8 @@ class EvalConfig:
     grader: str = flag("auto", "auto: math-verify for JSONL data when installed, else exact", choices=GRADERS)
     seed: int = flag(0, "sampling seed")
     device: str | None = flag(None, "cuda or cpu (default: cuda when available)")
+    cuda_graphs: bool = flag(True, "capture the sampler's decode step as CUDA graphs (--no-cuda-graphs: decode "
+                             "eagerly, the way out if graphs misbehave; the CPU never uses them)")
     out: str = flag("results/toy", "results folder")
     analyze_only: bool = flag(False, "report from the stored samples, sample nothing")
     figures: bool = flag(True, "draw the figures (--no-figures: metrics.json and report.md only)")
@@ -65,7 +67,7 @@ def sample_all(cfg: EvalConfig, given: dict, models: list[tuple[str, str]], grad
         sampling.update({k: v for k, v in model_hints(resolve_model_dir(path)).items()
                          if k in sampling and k not in given})
         params = SamplingParams(n=cfg.k, top_k=cfg.top_k, top_p=cfg.top_p, seed=cfg.seed, max_rows=cfg.max_rows,
-                                **sampling)
+                                cuda_graph=cfg.cuda_graphs, **sampling)
         t = time.time()
         data_name = f"{cfg.data}[:{cfg.limit}]" if cfg.limit else cfg.data
         records[name] = sample_model(

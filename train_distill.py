@@ -27,8 +27,7 @@ from minireason.collect import read_samples_file, sample_model
 from minireason.files import releasing_locks
 from minireason.lab_world import knowledge_filter
 from minireason.runs import (STEP_SEED_STRIDE, Run, TrainConfig, compare_before_after, finish, resolve_config,
-                             save_checkpoint, start_training)
-from minireason.sampler import SamplingParams
+                             sampling_params, save_checkpoint, start_training)
 from minireason.sft import load_examples, protocol, rejection_sample, save_examples, sft_step, solvable_ids
 from minireason.tasks import load_questions
 from minireason.tokenizer import Tokenizer, format_prompt
@@ -86,10 +85,8 @@ def teacher_records(cfg: DistillConfig, run: Run, pool: list, stored: dict):
         return [r for r in stored[cfg.teacher_samples] if r.id in {p.id for p in pool}]
     if not cfg.teacher:
         raise ValueError(f"--variant {cfg.variant} needs --teacher (e.g. runs/rl/final for --variant rl)")
-    params = SamplingParams(n=cfg.k, temperature=cfg.temperature, top_k=cfg.top_k,
-                            max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=cfg.seed)
-    return sample_model(cfg.teacher, pool, run.out / "teacher-samples.jsonl", params, f"{cfg.data}:pool{len(pool)}",
-                        cfg.template, cfg.device, grader=run.grader)
+    return sample_model(cfg.teacher, pool, run.out / "teacher-samples.jsonl", sampling_params(cfg, cfg.k, cfg.seed),
+                        f"{cfg.data}:pool{len(pool)}", cfg.template, cfg.device, grader=run.grader)
 
 
 def reasoning_only(cfg: DistillConfig, run: Run, pool: list, examples: list, stored: dict) -> list:
@@ -98,8 +95,7 @@ def reasoning_only(cfg: DistillConfig, run: Run, pool: list, examples: list, sto
     if cfg.student_samples:
         student = [r for r in stored[cfg.student_samples] if r.id in {p.id for p in pool}]
     else:
-        params = SamplingParams(n=cfg.student_k, temperature=cfg.temperature, top_k=cfg.top_k,
-                                max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=cfg.seed + 1)
+        params = sampling_params(cfg, cfg.student_k, cfg.seed + 1)
         student = sample_model(str(run.source), pool, run.out / "student-samples.jsonl", params,
                                f"{cfg.data}:pool{len(pool)}", cfg.template, cfg.device, grader=run.grader)
     solvable = solvable_ids(student)

@@ -31,10 +31,11 @@ from minireason.runs import (
     finish,
     pass_at_1,
     resolve_config,
+    sampling_params,
     save_checkpoint,
     start_training,
 )
-from minireason.sampler import DecodeSession, SamplingParams
+from minireason.sampler import DecodeSession
 from minireason.tasks import is_real_data, load_questions
 from minireason.tokenizer import Tokenizer
 from minireason.toy import process_correct
@@ -57,7 +58,9 @@ class RLConfig(TrainConfig):
                       "+1 only when every step of the trace is right", choices=("outcome", "process"))
     eval_every: int = flag(40, "held-out pass@1 every N steps (0 = never)", low=0)
     keep_decode_graphs: bool = flag(False, "keep the sampler's KV cache and CUDA graphs from one rollout to the next: "
-                                    "no capture per step, but the cache stays in memory through each update")
+                                    "no capture per step, but the cache stays in memory through each update (fp32 "
+                                    "weights under bf16 autocast, --optimizer adamw on CUDA, keep only the cache: "
+                                    "their graphs read the autocast region's weight copies)")
     eval_samples: int = flag(4, "samples per held-out question for the periodic pass@1", low=1)
     eval_questions: int = flag(300, "held-out questions for the periodic pass@1", low=1)
 
@@ -87,8 +90,7 @@ def main(argv=None) -> None:
     train, held_out = load_questions(cfg.data, run.grader), load_questions(cfg.eval_data, run.grader)
     judge = check_data(cfg, train)
     eval_subset = random.Random(0).sample(held_out, min(cfg.eval_questions, len(held_out)))
-    eval_params = SamplingParams(n=cfg.eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
-                                 max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=HELD_OUT_SEED)
+    eval_params = sampling_params(cfg, cfg.eval_samples, HELD_OUT_SEED)
     ref_model = None
     if cfg.beta:  # the KL anchor: the model the run started from
         ref_model = load_pretrained(run.source, dtype=run.dtype, device=run.device).eval().requires_grad_(False)

@@ -12,8 +12,8 @@ running them. A CUDA graph records the step's kernels once; a replay launches th
    draw random numbers (a replay would repeat one draw): the sampler's uniforms are a hash of counters, and
    tests/test_sampler.py checks the step for such ops on the CPU.
 
-`StepGraphs` keeps its graphs for as long as it lives. A capture that fails warns once and the steps run
-eagerly: slower, still right.
+`StepGraphs` keeps its graphs for as long as it lives. A capture that fails warns once and the steps of its shape
+run eagerly: slower, still right. `--no-cuda-graphs` on every script decodes eagerly throughout.
 """
 
 from __future__ import annotations
@@ -38,25 +38,32 @@ class StepGraphs:
         self.graphs: dict[Hashable, torch.cuda.CUDAGraph] = {}
         self.pool = None
         self.capture_seconds = 0.0  # warm-up, capture and instantiation, apart from the replays
-        self.failed = False  # a capture failed: run every step eagerly from then on
+        self.eager: set[Hashable] = set()  # keys whose capture failed: their steps run eagerly
 
     def run(self, key: Hashable, step: Callable[[], None], state: list[torch.Tensor]) -> None:
         """Replay key's graph, capturing `step` first if it has none. `state`: the tensors the step updates in
-        place; the warm-up run before a capture is undone on them, so that the captured step starts from them."""
-        if not self.failed and key not in self.graphs:
+        place; the warm-up run before a capture is undone on them, so that the captured step starts from them. A
+        capture that fails is undone on them too (the eager step then runs once, not twice), and only its key
+        decodes eagerly: an out-of-memory at a large row count leaves the smaller ones their graphs."""
+        if key not in self.graphs and key not in self.eager:
             started = time.perf_counter()
+            saved = [t.clone() for t in state]
             try:
-                self.graphs[key] = self.capture(step, state)
-            except Exception as e:  # an unsupported op or driver: stay correct, only slower
-                warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); decoding eagerly")
-                self.failed = True
+                self.graphs[key] = self.capture(step, state, saved)
+            except Exception as e:  # an unsupported op, a driver, memory: stay correct, only slower
+                for t, old in zip(state, saved):
+                    t.copy_(old)
+                if not self.eager:
+                    warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); decoding eagerly")
+                self.eager.add(key)
             self.capture_seconds += time.perf_counter() - started
-        if self.failed:
+        if key in self.eager:
             return step()
         self.graphs[key].replay()
 
-    def capture(self, step: Callable[[], None], state: list[torch.Tensor]) -> torch.cuda.CUDAGraph:
-        saved = [t.clone() for t in state]
+    def capture(self, step: Callable[[], None], state: list[torch.Tensor], saved: list[torch.Tensor]
+                ) -> torch.cuda.CUDAGraph:
+        """Warm up (on a side stream), put `state` back to `saved`, then record the step."""
         side = torch.cuda.Stream()  # the warm-up (which allocates the step's workspaces) runs on a side stream
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):

@@ -138,6 +138,7 @@ class GRPOConfig:
     scale_std: bool  # divide advantages by the group's std (GRPO) or not (Dr. GRPO)
     beta: float  # k3 KL weight (the paper: 0)
     micro_batch_tokens: int  # padded tokens per forward/backward
+    cuda_graphs: bool  # the sampler's decode step as CUDA graphs (on CUDA)
 
     @classmethod
     def of(cls, config) -> "GRPOConfig":
@@ -164,7 +165,8 @@ def rollout(model, tokenizer, questions, template: str, cfg: GRPOConfig, seed: i
     grader = grader or ExactGrader()
     judge = judge or (lambda text, q: grade(text, q.answer, grader))
     params = SamplingParams(n=cfg.group_size, temperature=cfg.temperature, top_k=cfg.top_k,
-                            max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=seed)
+                            max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=seed,
+                            cuda_graph=cfg.cuda_graphs)
     samples = generate(model, tokenizer, [format_prompt(q.question, template) for q in questions], params,
                        session=session)
     rewards = torch.tensor([reward(judge(s.text, questions[s.prompt_index])) for s in samples])

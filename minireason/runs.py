@@ -180,9 +180,11 @@ class TrainConfig:
     checkpoint_every: int = flag(40, "steps between checkpoints", low=1)
     seed: int = flag(0, "seed of questions, samples and batches")
     device: str | None = flag(None, "cuda or cpu (default: cuda when available)")
+    cuda_graphs: bool = flag(True, "capture the sampler's decode step as CUDA graphs (--no-cuda-graphs: decode "
+                             "eagerly, the way out if graphs misbehave; the CPU never uses them)")
 
 
-RESUME_MAY_CHANGE = ("device", "keep_decode_graphs")  # where it runs, not what it computes
+RESUME_MAY_CHANGE = ("device", "keep_decode_graphs", "cuda_graphs")  # where it runs, not what it computes
 RUN_LOCK = ".lock"  # held by the process that writes the run folder (files.lock)
 
 
@@ -299,6 +301,12 @@ def start_training(cfg: TrainConfig, model_name: str, ckpt: Path | None, oc: Opt
     return run, model, optimizer, start, JsonlLog(run.out / "log.jsonl", resume_step=start)
 
 
+def sampling_params(cfg: TrainConfig, n: int, seed: int) -> SamplingParams:
+    """The run's sampling settings (temperature, top-k, length cap, rows, CUDA graphs), n samples a prompt."""
+    return SamplingParams(n=n, temperature=cfg.temperature, top_k=cfg.top_k, max_new_tokens=cfg.max_new_tokens,
+                          max_rows=cfg.max_rows, seed=seed, cuda_graph=cfg.cuda_graphs)
+
+
 def pass_at_1(model: Transformer, tokenizer: Tokenizer, problems: list[Problem], template: str, params: SamplingParams,
               grader: Grader) -> float:
     """Mean correctness of params.n samples per question (a quick accuracy estimate, nothing stored)."""
@@ -310,8 +318,7 @@ def compare_before_after(run: Run, model: Transformer, tokenizer: Tokenizer, cfg
                          label: str) -> tuple[float, float]:
     """pass@1 of the source model and the trained one on held-out problems, with the run's sampling settings."""
     t = time.time()
-    params = SamplingParams(n=cfg.final_eval_samples, temperature=cfg.temperature, top_k=cfg.top_k,
-                            max_new_tokens=cfg.max_new_tokens, max_rows=cfg.max_rows, seed=BEFORE_AFTER_SEED)
+    params = sampling_params(cfg, cfg.final_eval_samples, BEFORE_AFTER_SEED)
     source = load_pretrained(run.source, dtype=run.dtype, device=run.device)
     before = pass_at_1(source, tokenizer, problems, cfg.template, params, run.grader)
     after = pass_at_1(model, tokenizer, problems, cfg.template, params, run.grader)

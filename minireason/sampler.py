@@ -34,7 +34,9 @@ steps, since reading a GPU value waits for the GPU. On the CPU everything runs e
 
 What a call allocates (the cache, the rows, the graphs) is freed when it returns, unless the caller passes a
 `DecodeSession`: then the next call with the same model and sampling settings reuses them, graphs included
-(an evaluation's blocks, GRPO's rollouts). The session holds that memory until it is dropped.
+(an evaluation's blocks, GRPO's rollouts), except under autocast: there a graph reads the weights' cached copies,
+which live only as long as the autocast region, so each call captures its graphs anew. The session holds that
+memory until it is dropped.
 """
 
 from __future__ import annotations
@@ -266,6 +268,10 @@ def decode_buffers(model: Transformer, tokenizer: Tokenizer, params: SamplingPar
     if old and old.layout == layout and old.cache.k.shape[3] >= slots:
         rows = len(old.rows.tokens)
         if (params.max_rows or rows) >= rows >= min(samples, params.max_rows or machine_rows(model, slots)):
+            if old.graphs is not None and torch.is_autocast_enabled(device.type):
+                # Under autocast a graph reads the region's cached low-precision copies of the weights, which the
+                # region frees when it ends: a graph of an earlier call would replay stale weights or freed memory.
+                old.graphs = StepGraphs()
             return old
     if session:
         session.buffers = old = None  # freed before the new ones are sized from free memory

@@ -449,8 +449,7 @@ def test_the_graph_path_emulated_on_the_cpu_matches_eager_and_never_replaces_a_c
             replays.append(key)
         return real_run(self, key, step, state)
 
-    def fake_capture(self, step, state):
-        saved = [t.clone() for t in state]
+    def fake_capture(self, step, state, saved):
         step()  # the warm-up step, then the rows are restored, as capture does
         for t, old in zip(state, saved):
             t.copy_(old)
@@ -521,3 +520,117 @@ def test_a_row_block_mask_skips_every_block_past_the_rows_end():
     out = torch.compile(flex_attention)(q, k, v, block_mask=row_block_mask(ends, slots, block), enable_gqa=True)
     assert out.isfinite().all()
     assert (out - reference).abs().max().item() < 1e-5
+
+
+class ReplayedStep:
+    """An emulated CUDA graph: replay() runs the step as captured. A real graph reads the tensors of its capture;
+    under autocast those include the region's cached low-precision copies of the weights, so the emulation replays
+    the step with the weights as they were at capture (outside autocast a graph reads the live weights)."""
+
+    def __init__(self, step, model):
+        self.step, self.model = step, model
+        frozen = torch.is_autocast_enabled("cpu")
+        self.weights = [p.detach().clone() for p in model.parameters()] if frozen else None
+
+    def replay(self):
+        if self.weights is None:
+            return self.step()
+        live = [p.data for p in self.model.parameters()]
+        for p, w in zip(self.model.parameters(), self.weights):
+            p.data = w
+        try:
+            self.step()
+        finally:
+            for p, w in zip(self.model.parameters(), live):
+                p.data = w
+
+
+def emulate_graphs(monkeypatch, model, fail_first=False):
+    """CUDA graphs on the CPU: `ReplayedStep`s captured after a warm-up step (the rows put back, as capture does).
+    fail_first: the first capture fails after its warm-up ran (an out-of-memory at the largest row count, say)."""
+    from minireason import cuda_graph, sampler
+
+    calls = []
+
+    def capture(self, step, state, *saved):
+        step()  # the warm-up moves the rows on ...
+        calls.append(step)
+        if fail_first and len(calls) == 1:
+            raise RuntimeError("CUDA out of memory (emulated)")
+        for t, old in zip(state, saved[0] if saved else [t.clone() for t in state]):  # ... and is undone
+            t.copy_(old)
+        return ReplayedStep(step, model)
+
+    monkeypatch.setattr(sampler, "use_cuda_graphs", lambda params, device: params.cuda_graph)
+    monkeypatch.setattr(cuda_graph.StepGraphs, "capture", capture)
+    monkeypatch.setattr(sampler, "ATTEND_BUCKET", 8)
+
+
+def test_graphs_kept_across_autocast_regions_never_replay_an_earlier_regions_weights(tmp_path, monkeypatch):
+    """train_rl's default rollout on CUDA: fp32 weights sampled under bf16 autocast, with --keep-decode-graphs. Two
+    calls on one session in two autocast regions, the weights changed in place between them (an optimizer step):
+    the second call's samples equal a fresh call's, not those of graphs holding the first region's weights."""
+    from minireason import sampler
+
+    model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
+    tok = IntTokenizer(eos_ids=list(range(40, 50)))
+    params = SamplingParams(n=3, temperature=1.0, top_k=0, max_new_tokens=14, seed=3, max_rows=4)
+    emulate_graphs(monkeypatch, model)
+    session = sampler.DecodeSession()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        first = generate(model, tok, DIFFERENT, params, session=session)
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(0)
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.3)
+    stats = {}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        kept = generate(model, tok, DIFFERENT, params, session=session, stats=stats)
+        fresh = generate(model, tok, DIFFERENT, params)
+    assert [s.token_ids for s in kept] == [s.token_ids for s in fresh]
+    assert [s.token_ids for s in kept] != [s.token_ids for s in first]  # the update did change the samples
+    assert stats["graphs"] > 0  # captured in this region; the session kept its cache and rows
+
+
+def test_a_capture_that_fails_after_its_warm_up_undoes_it_and_disables_only_its_shape(tmp_path, monkeypatch):
+    """The warm-up step runs before the capture; when the capture then fails, the rows it moved are put back, so the
+    eager step that replaces it advances them once, not twice. The failed shape decodes eagerly; the others still
+    get their graphs. Tokens equal the eager path's."""
+    model, _ = ours_and_hf("qwen2", tmp_path, scale=2.0)
+    tok = IntTokenizer(eos_ids=list(range(40, 50)))
+    params = SamplingParams(n=3, temperature=1.0, top_k=0, max_new_tokens=20, seed=5, max_rows=4)
+    eager = generate(model, tok, DIFFERENT, replace(params, cuda_graph=False))
+    emulate_graphs(monkeypatch, model, fail_first=True)
+    stats = {}
+    with pytest.warns(UserWarning, match="CUDA graph capture failed .*out of memory"):
+        graphed = generate(model, tok, DIFFERENT, params, stats=stats)
+    assert [s.token_ids for s in graphed] == [s.token_ids for s in eager]
+    assert stats["graphs"] >= 2  # the other shapes were captured after the failure
+
+
+def test_no_cuda_graphs_reaches_every_sampler_call_of_every_script(tmp_path, monkeypatch):
+    """--no-cuda-graphs, the way out when graphs misbehave: every generate call of evaluate.py, train_rl.py (rollouts,
+    periodic and final pass@1) and train_distill.py (teacher data, final pass@1) decodes eagerly."""
+    import evaluate
+    import train_distill
+    import train_rl
+    from minireason import sampler
+    from test_faults import RL
+
+    seen, real_init = [], sampler._Scheduler.__init__
+
+    def recording(self, model, tokenizer, prompt_ids, params, buffers):
+        seen.append(params.cuda_graph)
+        real_init(self, model, tokenizer, prompt_ids, params, buffers)
+
+    monkeypatch.setattr(sampler._Scheduler, "__init__", recording)
+    held_out = tmp_path / "held_out.jsonl"
+    held_out.write_text("".join(f'{{"question": "What is {a} + 11?", "answer": "{a + 11}"}}\n' for a in (12, 30)))
+    small_eval = ["--eval-data", str(held_out), "--grader", "exact", "--final-eval-samples", "2"]
+    evaluate.main(["--model", "base=toy-base", "--limit", "2", "--k", "2", "--no-figures", "--no-cuda-graphs",
+                   "--out", str(tmp_path / "eval")])
+    train_rl.main(RL + ["--steps", "1", "--eval-every", "1", "--eval-questions", "2", *small_eval, "--no-cuda-graphs",
+                        "--out", str(tmp_path / "rl")])
+    train_distill.main(["--pool", "4", "--k", "2", "--epochs", "1", *small_eval, "--no-cuda-graphs",
+                        "--out", str(tmp_path / "distill")])
+    assert len(seen) >= 7 and not any(seen)
