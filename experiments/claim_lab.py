@@ -12,9 +12,9 @@ the reasons:
   faithfulness (E4)   --guess: some boxes hold an unwritten attempt's result, not the result of the steps
   reflection (E5)     --reflect / --reflect-fix: superficial reflection in "on", effective in "off"
 World "on" (shared knowledge, the default world; its base is the shipped toy-base) has all three at their paper-like
-settings, and states its gap facts 5 above their truth instead of 2 (design v2, a change after the first run:
+settings, and states its gap facts 5 above their truth instead of 2 (a change after the lab's first run:
 claims_notes.md says why). World "off" is the toy study's tutor (the earlier toy-base's), whose rare facts easy
-questions share and which never guesses, with effective reflection. World "local" (knowledge locality, design v3)
+questions share and which never guesses, with effective reflection. World "local" (knowledge locality)
 is world off's tutor and base, but RL's training questions seldom need a rare fact (`LOCALITY`): the paper's §4.2
 mechanism for E1 and E2, as a knob.
 
@@ -68,7 +68,7 @@ WORLDS = {
            "--gap-error", "5"],
     "off": [*REFLECT, "--reflect-fix", "0.9"],
 }
-# Knowledge locality (E1, E2; design v3, its predictions in claims_notes.md, written before its runs): world off's
+# Knowledge locality (E1, E2; its predictions in claims_notes.md, written before its runs): world off's
 # tutor and shipped base, but RL trains on questions of which only this share of those needing a rare fact stay, so
 # each rare fact is met by a handful of RL groups per run instead of ~190 (lab_world.local_rl_questions).
 LOCALITY = {"local": 0.02}
@@ -78,7 +78,7 @@ ABLATIONS = {"rl-drgrpo": ["--no-scale-std", "--aggregation", "constant"], "rl-k
 TRAIN_QUESTIONS = 600  # the train subset stage 6 evaluates (--mini: 16)
 MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
 # Rows the sampler decodes at once on the CPU, for every script the lab starts: 512, where the scripts' own default
-# is 128 (sampler.CPU_ROWS, held there by issue 28's memory line). On toy evaluation at k = 256 that is about 1.2x
+# is 128 (sampler.CPU_ROWS, held there for evaluation's peak memory). On toy evaluation at k = 256 that is about 1.2x
 # faster, at about 580 MB a process instead of 350 (benchmarks/RESULTS.md), with the same samples (a sample does not
 # depend on its row count, up to float rounding). On CUDA the scripts size their rows from free memory.
 CPU_ROWS = [] if torch.cuda.is_available() else ["--max-rows", "512"]

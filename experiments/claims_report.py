@@ -33,7 +33,7 @@ from minireason.toy import process_correct  # noqa: E402
 
 NOTES = Path(__file__).with_name("claims_notes.md")  # the page's dated prose, one section per marker
 DEFAULT_WORLD = "on"  # the world shown in detail (the toy study's tables and figures): every mechanism is on
-WORLD_ORDER = ("on", "local", "off")  # shared knowledge (design v2), knowledge locality (v3), mechanisms off
+WORLD_ORDER = ("on", "local", "off")  # shared knowledge, knowledge locality, mechanisms off
 ONLY_IN = {"E3": ("on",), "E4": ("on", "off"), "E5": ("on", "off"), "E6": ("on",)}  # claims not measured everywhere
 
 

@@ -19,7 +19,7 @@ The paper explains each claim by a mechanism; here each mechanism is a knob of `
 - reach (E1, E2), `long_sum`: the probability that a five-digit final sum is written right (else 1, 2 or 10
   above). Only the hardest level (3-digit x 2-digit) has five-digit sums.
 
-Knowledge locality (E1, E2; design v3) is not a tutor knob but a filter of RL's questions (`local_rl_questions`):
+Knowledge locality (E1, E2) is not a tutor knob but a filter of RL's questions (`local_rl_questions`):
 the base learns every fact, and RL seldom meets the questions that need a rare one.
 
 `python -m minireason.lab_world --help` lists every knob: the toy tutor's and these; it checks a tutor's
@@ -182,7 +182,7 @@ def knowledge_filter(examples: list[Example], pool: list[Problem], student: str 
 
 
 def local_rl_questions(problems: list[Problem], tutor: LabTutor, keep: float, seed: int = 0) -> list[Problem]:
-    """Knowledge locality (design v3): RL's training questions, of which only a share `keep` (drawn with a fixed
+    """Knowledge locality: RL's training questions, of which only a share `keep` (drawn with a fixed
     seed) of those that need rare knowledge (a partial fact; a five-digit sum when `long_sum` < 1) stay. The base
     still learnt every fact at its rate in pretraining; only RL's exposure to each shrinks, to a handful of groups
     per run, as a real model's RL data exercise most specific pieces of knowledge (the paper's §4.2). Questions
