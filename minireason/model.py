@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -339,6 +340,18 @@ def grouped_decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     G = n_heads // k.shape[1]
     y = F.scaled_dot_product_attention(q.view(B, k.shape[1], G, d), k, v, attn_mask=mask)  # (B, kv_heads, G, d)
     return y.reshape(B, n_heads, 1, d)  # reshape, not view: CUDA kernels may return it non-contiguous
+
+
+def check_row_attention() -> None:
+    """Refuse row attention in one line on a torch whose BlockMask cannot be made from per-row block counts
+    (`BlockMask.from_kv_blocks` with seq_lengths and compute_q_blocks: torch 2.9 and later; the default path runs
+    from torch 2.5 on)."""
+    from torch.nn.attention.flex_attention import BlockMask  # noqa: F811 (at run time, here only)
+
+    missing = sorted({"seq_lengths", "compute_q_blocks"} - set(inspect.signature(BlockMask.from_kv_blocks).parameters))
+    if missing:
+        raise ValueError(f"row_attention needs torch >= 2.9 (BlockMask.from_kv_blocks takes no {', '.join(missing)} "
+                         f"in this torch, {torch.__version__}); leave it off")
 
 
 def row_block_mask(ends: torch.Tensor, slots: int, block: int = 128) -> BlockMask:

@@ -49,12 +49,12 @@ import torch
 from tqdm.auto import tqdm
 
 from .cuda_graph import ATTEND_BUCKET, StepGraphs, round_up
-from .model import Transformer, row_block_mask
+from .model import Transformer, check_row_attention, row_block_mask
 from .tokenizer import Tokenizer
 
 ADMIT_FRACTION = 8  # admit new samples once 1/8 of the rows are free (or all that wait fit): fewer, larger prefills
-CPU_ROWS = 128  # rows on the CPU: more are faster but bigger; 128 keeps toy evaluation's peak memory at the old
-# sampler's (issue 28), 512 is about 1.2x faster at about 580 MB (benchmarks/RESULTS.md)
+CPU_ROWS = 128  # rows on the CPU: more are faster but bigger; 128 keeps toy evaluation's peak memory at the static
+# sampler's, 512 is about 1.2x faster at about 580 MB (benchmarks/RESULTS.md)
 CUDA_KV_SHARE = 0.6  # of the GPU memory free (weights and optimizer already there), for the KV cache
 CHECK_EVERY_CUDA = 8  # decode steps between two looks at the rows on CUDA (a done row idles at most this long)
 
@@ -80,6 +80,8 @@ class SamplingParams:
             raise ValueError(f"n and max_new_tokens must be >= 1, got n={self.n}, max_new_tokens={self.max_new_tokens}")
         if not self.temperature >= 0 or self.top_k < 0 or not 0 < self.top_p <= 1:  # (NaN fails >=)
             raise ValueError(f"need temperature >= 0, top_k >= 0, 0 < top_p <= 1; got {self}")
+        if self.row_attention:
+            check_row_attention()
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The KV-cached sampler against an uncached forward, transformers' greedy generate, and exact distributions."""
 
 import math
+import re
 import warnings
 from dataclasses import replace
 
@@ -10,7 +11,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import tiny_hf_model
-from minireason.model import load_pretrained
+from minireason.model import check_row_attention, load_pretrained
 from minireason.sampler import SamplingParams, filter_logits, generate, hashed_uniform, sample_tokens
 
 
@@ -40,6 +41,15 @@ def ours_and_hf(family, tmp_path, scale=1.0):
     return load_pretrained(tmp_path / family), hf
 
 
+def row_attention_supported() -> bool:
+    try:
+        check_row_attention()
+    except ValueError:
+        return False
+    return True
+
+
+needs_row_attention = pytest.mark.skipif(not row_attention_supported(), reason="row_attention needs torch >= 2.9")
 DIFFERENT = [[3, 4, 7, 8, 9, 10, 11], [12, 13], [20, 21, 22, 23], [30]]
 EQUAL = [[3, 4, 7, 8], [12, 13, 14, 15], [20, 21, 22, 23]]
 
@@ -412,7 +422,8 @@ def decode_step_ops(monkeypatch, tmp_path, plant=None, row_attention=False) -> l
     return unsafe.seen
 
 
-@pytest.mark.parametrize("row_attention", [False, True], ids=["sdpa", "row-attention"])
+@pytest.mark.parametrize("row_attention", [False, pytest.param(True, marks=needs_row_attention)],
+                         ids=["sdpa", "row-attention"])
 def test_the_decode_step_has_no_op_a_cuda_graph_cannot_capture(monkeypatch, tmp_path, row_attention):
     assert decode_step_ops(monkeypatch, tmp_path, row_attention=row_attention) == []
 
@@ -484,6 +495,7 @@ def test_the_graph_path_emulated_on_the_cpu_matches_eager_and_never_replaces_a_c
     assert session.buffers is not kept and stats[0]["graphs"] == len(session.buffers.graphs.graphs) >= 4
 
 
+@needs_row_attention
 def test_attention_by_row_length_gives_the_same_samples_and_exact_logprobs(tmp_path):
     """row_attention (each row reads only its own slots through a block mask; FlexAttention, eager on the CPU)
     against the SDPA path: the same tokens for rows of different lengths refilled and packed many times, and
@@ -499,6 +511,7 @@ def test_attention_by_row_length_gives_the_same_samples_and_exact_logprobs(tmp_p
         assert (uncached_logprobs(model, s) - torch.tensor(s.logprobs)).abs().max().item() < 1e-5
 
 
+@needs_row_attention
 def test_a_row_block_mask_skips_every_block_past_the_rows_end():
     """The compiled kernel (what CUDA runs; compiled here for the CPU, static shapes) never reads a block past a
     row's end: those keys and values are NaN here, which any read would spread into the output (0 x NaN). Inside
@@ -634,3 +647,18 @@ def test_no_cuda_graphs_reaches_every_sampler_call_of_every_script(tmp_path, mon
     train_distill.main(["--pool", "4", "--k", "2", "--epochs", "1", *small_eval, "--no-cuda-graphs",
                         "--out", str(tmp_path / "distill")])
     assert len(seen) >= 7 and not any(seen)
+
+
+def test_row_attention_is_refused_in_one_line_on_a_torch_that_cannot_build_its_mask(monkeypatch):
+    """torch 2.5-2.8's BlockMask.from_kv_blocks takes no seq_lengths or compute_q_blocks: the opt-in path is refused
+    when its settings are made, naming the torch version, not deep inside a decode step."""
+    from torch.nn.attention.flex_attention import BlockMask
+
+    def from_kv_blocks_of_torch_2_5(cls, kv_num_blocks, kv_indices, full_kv_num_blocks=None, full_kv_indices=None,
+                                    BLOCK_SIZE=128, mask_mod=None):
+        raise AssertionError("never called")
+
+    monkeypatch.setattr(BlockMask, "from_kv_blocks", classmethod(from_kv_blocks_of_torch_2_5))
+    with pytest.raises(ValueError, match=r"row_attention needs torch >= 2.9 .*" + re.escape(torch.__version__)):
+        SamplingParams(row_attention=True)
+    SamplingParams(row_attention=False)  # the default path is not refused
