@@ -65,7 +65,9 @@ class RLConfig(TrainConfig):
     eval_questions: int = flag(300, "held-out questions for the periodic pass@1", low=1)
 
 
-PRESETS = {"toy": dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=200),  # the toy world's settings
+# The toy world's settings. Micro-batches of 4,096 tokens, not the GPU default's 16,384: on 2 CPU cores the update is
+# 1.6x faster and the run's peak memory 0.79 GB instead of 1.78 GB (the activations of one micro-batch; RESULTS.md).
+PRESETS = {"toy": dict(lr=2e-4, weight_decay=0.0, warmup=5, grad_clip=1.0, steps=200, micro_batch_tokens=4096),
            "paper": dict(lr=1e-6, weight_decay=0.1, warmup=20, grad_clip=0.1, steps=300)}  # the paper's (§10)
 
 
