@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
-# Everything a lent GPU machine checks, in one go (at most 9 minutes of time limits): the CUDA tests; the sampler at
-# fixed lengths (vs transformers `generate` at 0.5B; again with the graphs kept in a session) and on the length
-# mix (continuous vs static batching) at Qwen2.5 shapes; a profile of decode steps; the GRPO-step benchmark (1.5B,
-# micro-batch 8192: the 24 GB recipe); a timed 40-step slice of the default toy RL run; the ATen ops CUDA
-# dispatches in a decode step; decode attention by row length (FlexAttention against SDPA, one layer); and the
-# --mini claim lab on the GPU. Logs go to $OUT (the device tool's folder) or
-# runs/gpu-check. Each step has its own time limit, so one that hangs or fails still leaves the others' numbers.
+# Everything a lent GPU machine checks, in one go, most valuable first, within 6 minutes of time limits (340 s): the
+# CUDA tests (graphs against eager, the first thing a GPU must confirm); the sampler at fixed lengths (Qwen2.5-0.5B,
+# against transformers `generate`, and again with the graphs kept in a session); a 20-step slice of the default toy
+# RL run (captures every rollout); the sampler on the length mix (continuous vs static batching); the GRPO-step
+# benchmark (1.5B, micro-batch 8192: the 24 GB recipe); decode attention by row length (FlexAttention against SDPA);
+# the ATen ops CUDA dispatches in a decode step. The --mini claim lab on the GPU is gpu_lab.sh's.
+#
+# Logs go to $OUT (the device tool's folder) or runs/gpu-check, one per step, and status.txt gets a line per step:
+# its name, exit status (124: it ran out of its time limit), seconds and limit. A step that hangs or fails still
+# leaves the others' numbers and says so there.
 set -u
 out=${OUT:-runs/gpu-check}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$out/gpu.txt"
+status="$out/status.txt"
+: > "$status"
+
+step() {  # step NAME LIMIT COMMAND...: run it under its limit into NAME.log; record its exit status and seconds
+    local name=$1 limit=$2
+    shift 2
+    local start=$SECONDS
+    timeout "$limit" "$@" > "$out/$name.log" 2>&1
+    local rc=$?
+    printf '%-14s rc=%-3s %4d s (limit %d s)\n' "$name" "$rc" $((SECONDS - start)) "$limit" | tee -a "$status"
+    tr '\r' '\n' < "$out/$name.log" | grep -v 'it/s\]$' | tail -n 12
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt" 2>&1
 $py -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)" \
-    | tee -a "$out/gpu.txt"
-timeout 85 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/tests.log"
-timeout 80 $py benchmarks/sampler.py --shapes qwen2.5-0.5b --batches 256 --json "$out/sampler.json" 2>&1 \
-    | tee "$out/sampler.log"
-timeout 110 $py benchmarks/sampler.py --shapes qwen2.5-0.5b --lengths mix --batches 256 --samples 512 \
-    --json "$out/sampler-mix.json" 2>&1 | tee "$out/sampler-mix.log"
-timeout 20 $py benchmarks/sampler.py --shapes qwen2.5-0.5b --batches 256 --profile 2>&1 | tee "$out/profile.log"
-timeout 40 $py benchmarks/sampler.py --shapes qwen2.5-1.5b --batches 256 --skip-transformers \
-    --json "$out/sampler-1.5b.json" 2>&1 | tee "$out/sampler-1.5b.log"
-timeout 70 $py benchmarks/grpo_step.py 2>&1 | tee "$out/grpo_step.log"
-timeout 20 $py train_rl.py --out /tmp/minireason-rl-gpu --steps 40 --eval-every 0 --final-eval-samples 0 2>&1 \
-    | tr '\r' '\n' | tee "$out/train_rl.log" | tail -n 5
-timeout 20 $py benchmarks/decode_ops.py --device cuda 2>&1 | tee "$out/decode_ops.log"
-timeout 20 $py benchmarks/row_attention.py --shapes qwen2.5-0.5b 2>&1 | grep -v Warn | tee "$out/row_attention.log"
-timeout 75 $py experiments/claim_lab.py --mini --seeds 1 --jobs 4 --out /tmp/minireason-lab-mini 2>&1 | tr '\r' '\n' \
-    | grep -v 'it/s\]$' | tail -n 3 | tee "$out/lab_mini.log"  # the lab's GPU path, end to end at toy sizes (94 s on
-# 2 idle CPU cores with --jobs 2, stage 6 included: 4 runs at a time here, 16 cores and one GPU)
+    >> "$out/gpu.txt" 2>&1
+cat "$out/gpu.txt"
+step tests 75 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py
+step sampler 55 $py benchmarks/sampler.py --shapes qwen2.5-0.5b --batches 256 --json "$out/sampler.json"
+step train_rl 50 $py train_rl.py --out /tmp/minireason-rl-gpu --overwrite --steps 20 --eval-every 0 \
+    --final-eval-samples 0
+step sampler_mix 55 $py benchmarks/sampler.py --shapes qwen2.5-0.5b --lengths mix --batches 256 --samples 512 \
+    --json "$out/sampler-mix.json"
+step grpo_step 55 $py benchmarks/grpo_step.py
+step row_attention 30 $py benchmarks/row_attention.py --shapes qwen2.5-0.5b
+step decode_ops 20 $py benchmarks/decode_ops.py --device cuda
+echo "status (also in $status):"
+cat "$status"
