@@ -17,13 +17,13 @@ from pathlib import Path
 from minireason.cli import config_parser, flag, run_cli
 from minireason.collect import read_samples_file, sample_model
 from minireason.files import releasing_locks
-from minireason.model import model_hints, resolve_model_dir
+from minireason.checkpoint import model_hints, resolve_model_dir
 from minireason.report import analyze, console_table, write_report
 from minireason.sampler import SamplingParams
 from minireason.tasks import is_real_data, load_questions
 from minireason.tokenizer import TEMPLATES
 from minireason.toy import faithful
-from minireason.verifier import GRADERS, get_grader
+from minireason.graders import GRADERS, get_grader
 
 
 @dataclass

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from minireason.cli import flag, run_cli
 from minireason.files import releasing_locks
 from minireason.grpo import AGGREGATIONS, GRPOConfig, rollout, update
-from minireason.model import load_pretrained
+from minireason.checkpoint import load_pretrained
 from minireason.runs import (
     HELD_OUT_SEED,
     STEP_SEED_STRIDE,
@@ -35,7 +35,7 @@ from minireason.runs import (
     save_checkpoint,
     start_training,
 )
-from minireason.sampler import DecodeSession
+from minireason.decode_state import DecodeSession
 from minireason.tasks import is_real_data, load_questions
 from minireason.tokenizer import Tokenizer
 from minireason.toy import process_correct

@@ -24,7 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.sampler import SHAPES, IdTokenizer, sync  # noqa: E402
-from minireason.model import ModelConfig, build_model, load_pretrained, resolve_model_dir  # noqa: E402
+from minireason.checkpoint import load_pretrained, resolve_model_dir  # noqa: E402
+from minireason.model import ModelConfig, build_model  # noqa: E402
 from minireason.sampler import SamplingParams, generate  # noqa: E402
 from minireason.tasks import toy_split  # noqa: E402
 from minireason.tokenizer import Tokenizer  # noqa: E402

@@ -64,7 +64,7 @@ def main() -> None:
         print(json.dumps(one_run(args.tree, args.k, args.out, args.model)))
         return
     sys.path.insert(0, str(ROOT))  # here, not at the top: a measured run must import only its own tree's package
-    from minireason.model import resolve_model_dir
+    from minireason.checkpoint import resolve_model_dir
 
     model = str(resolve_model_dir(args.model).resolve())  # this tree's folder, for both sides
     results = []

@@ -5,7 +5,7 @@
 Runs one toy GRPO step (a rollout of 4 questions x 4 samples, then the update) under a profiler hook and
 counts, among the project's own code (torch and the standard library left out): the files it enters, the
 distinct named functions it calls (comprehensions and lambdas left out), and the calls that cross from one
-project file into another (each distinct caller -> callee pair once). The README's read-first path quotes
+project file into another (each distinct caller -> callee pair once). RESULTS.md quotes
 these numbers.
 """
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import train_rl  # noqa: E402
 from minireason.grpo import GRPOConfig, rollout, update  # noqa: E402
-from minireason.model import load_pretrained  # noqa: E402
+from minireason.checkpoint import load_pretrained  # noqa: E402
 from minireason.tasks import toy_split  # noqa: E402
 from minireason.tokenizer import Tokenizer  # noqa: E402
 from minireason.training import OptimConfig, build_optimizer  # noqa: E402

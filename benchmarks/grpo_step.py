@@ -88,7 +88,8 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--prompt-len", type=int, default=128 if cuda else 16)
     ap.add_argument("--new-tokens", type=int, default=512 if cuda else 128)
-    ap.add_argument("--micro-batch-tokens", type=int, default=8192, help="8192: the README's 24 GB recipe at 1.5B")
+    ap.add_argument("--micro-batch-tokens", type=int, default=8192,
+                    help="8192: docs/real-weights.md's 24 GB recipe at 1.5B")
     args = ap.parse_args()
     device = "cuda" if cuda else "cpu"
     name = torch.cuda.get_device_name() if cuda else f"CPU ({torch.get_num_threads()} threads)"

@@ -8,7 +8,7 @@ Continuous batching puts short and long rows in one step, and the sampler's deco
 `grouped_decode_attention`, SDPA with a 0/-inf mask) reads every row up to the step's attended length L,
 however short the row: on the toy evaluation 2.31x the slots the rows need, on the CUDA length mix 4.5-6.3x
 (issue 28). FlexAttention (`torch.nn.attention.flex_attention`, compiled) skips the key blocks a row does not
-reach: `model.row_block_mask` says, per row, how many blocks of `--block` slots hold its keys, and its mask_mod
+reach: `row_attention.row_block_mask` says, per row, how many blocks of `--block` slots hold its keys, and its mask_mod
 hides the rest of the last one; this is the sampler's `row_attention`. This script times one layer's decode
 attention both ways on a snapshot of a continuous-batching step: each row's sample length drawn from sampler.py's
 length mix, the row somewhere inside it, L rounded up to the sampler's attention bucket. Reported per call:
@@ -29,7 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.sampler import SHAPES, mix_lengths, sync  # noqa: E402
 from minireason.cuda_graph import ATTEND_BUCKET, round_up  # noqa: E402
-from minireason.model import additive_mask, flex_attention_for, grouped_decode_attention, row_block_mask  # noqa: E402
+from minireason.model import additive_mask, grouped_decode_attention  # noqa: E402
+from minireason.row_attention import flex_attention_for, row_block_mask  # noqa: E402
 
 
 def snapshot(rows: int, prompt: int, median: int, cap: int, seed: int = 0) -> tuple[torch.Tensor, int]:

@@ -35,8 +35,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from minireason.checkpoint import config_to_hf  # noqa: E402
 from minireason.model import ModelConfig, build_model  # noqa: E402
-from minireason.sampler import DecodeSession, SamplingParams, generate  # noqa: E402
+from minireason.decode_state import DecodeSession  # noqa: E402
+from minireason.sampler import SamplingParams, generate  # noqa: E402
 
 SHAPES = {
     "toy": dict(model_type="llama", vocab_size=85, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
@@ -93,7 +95,7 @@ def time_transformers(cfg: ModelConfig, state, prompts, new_tokens, device, dtyp
 
     hf_cls = {"qwen2": transformers.Qwen2ForCausalLM, "llama": transformers.LlamaForCausalLM}[cfg.model_type]
     hf_cfg_cls = {"qwen2": transformers.Qwen2Config, "llama": transformers.LlamaConfig}[cfg.model_type]
-    raw = {k: v for k, v in cfg.to_hf_dict().items() if k != "architectures"}
+    raw = {k: v for k, v in config_to_hf(cfg).items() if k != "architectures"}
     hf = hf_cls(hf_cfg_cls(**raw)).to(device=device, dtype=dtype).eval()
     hf.load_state_dict(state, strict=False)
     ids = torch.tensor(prompts, device=device)

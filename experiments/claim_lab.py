@@ -55,7 +55,7 @@ from claims_report import write_claims  # noqa: E402
 from evaluate import main as evaluate_main  # noqa: E402
 from minireason.files import atomic_write  # noqa: E402
 from minireason.lab_world import LabTutor, lab_parser, local_rl_questions  # noqa: E402
-from minireason.model import TOY_MODELS_DIR, fingerprint, model_hints, resolve_model_dir  # noqa: E402
+from minireason.checkpoint import TOY_MODELS_DIR, fingerprint, model_hints, resolve_model_dir  # noqa: E402
 from minireason.tasks import save_jsonl, toy_split  # noqa: E402
 from minireason.toy import tutor_from_args  # noqa: E402
 
@@ -78,7 +78,7 @@ ABLATIONS = {"rl-drgrpo": ["--no-scale-std", "--aggregation", "constant"], "rl-k
 TRAIN_QUESTIONS = 600  # the train subset stage 6 evaluates (--mini: 16)
 MINI_SFT = ["--pool", "24", "--epochs", "1", "--batch-size", "16", "--k", "4", "--student-k", "4"]
 # Rows the sampler decodes at once on the CPU, for every script the lab starts: 512, where the scripts' own default
-# is 128 (sampler.CPU_ROWS, held there for evaluation's peak memory). On toy evaluation at k = 256 that is about 1.2x
+# is 128 (decode_state.CPU_ROWS, held there for evaluation's peak memory). On toy evaluation at k = 256 it is 1.2x
 # faster, at about 580 MB a process instead of 350 (benchmarks/RESULTS.md), with the same samples (a sample does not
 # depend on its row count, up to float rounding). On CUDA the scripts size their rows from free memory.
 CPU_ROWS = [] if torch.cuda.is_available() else ["--max-rows", "512"]

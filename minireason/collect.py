@@ -26,9 +26,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .model import Transformer, default_template, fingerprint, load_pretrained, resolve_model_dir
+from .checkpoint import default_template, fingerprint, load_pretrained, resolve_model_dir
+from .model import Transformer
 from .files import append_lines, atomic_write, locked, read_text
-from .sampler import DecodeSession, SamplingParams, generate
+from .decode_state import DecodeSession
+from .sampler import SamplingParams, generate
 from .tasks import Problem
 from .tokenizer import Tokenizer, format_prompt
 from .verifier import ExactGrader, Grader, grade

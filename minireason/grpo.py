@@ -43,7 +43,8 @@ from typing import Callable
 
 import torch
 
-from .sampler import DecodeSession, SamplingParams, generate
+from .decode_state import DecodeSession
+from .sampler import SamplingParams, generate
 from .tasks import Problem
 from .tokenizer import format_prompt
 from .training import (NonFiniteError, OptimConfig, completion_batch, micro_batches, optimizer_step,
@@ -160,7 +161,7 @@ def rollout(model, tokenizer, questions, template: str, cfg: GRPOConfig, seed: i
     """G samples per question, verified rewards, group advantages. The reward is +1 when the response is
     right: by default when the grader accepts its last box (an outcome reward); `judge(text, question)`
     replaces that test (e.g. `toy.process_correct`, a process reward). `session`: the sampler's, kept across
-    rollouts (sampler.DecodeSession)."""
+    rollouts (decode_state.DecodeSession)."""
     t0 = time.time()
     grader = grader or ExactGrader()
     judge = judge or (lambda text, q: grade(text, q.answer, grader))

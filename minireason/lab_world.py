@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model import ModelLoadError, model_hints, resolve_model_dir
+from .checkpoint import ModelLoadError, model_hints, resolve_model_dir
 from .sft import Example
 from .tasks import LEVELS, Problem, toy_split
 from .toy import Tutor, build_parser, pretrain_models, print_check, tutor_check, tutor_from_args

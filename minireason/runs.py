@@ -35,12 +35,14 @@ from safetensors import SafetensorError
 from .cli import config_parser, flag
 from .curves import draw_curves
 from .files import append_lines, atomic_write, held_unchanged, lock, named, read_text, sync_folder
-from .model import Transformer, default_template, load_pretrained, model_hints, read_config, resolve_model_dir
+from .checkpoint import default_template, load_pretrained, model_hints, read_config, resolve_model_dir, save_pretrained
+from .model import Transformer
 from .sampler import SamplingParams, generate
 from .tasks import Problem, is_real_data
 from .tokenizer import TEMPLATES, Tokenizer, format_prompt
 from .training import OptimConfig, build_optimizer
-from .verifier import GRADERS, Grader, get_grader, grade
+from .graders import GRADERS, get_grader
+from .verifier import Grader, grade
 
 # Seeds. Each training step samples with seed * STEP_SEED_STRIDE + step, a prime stride larger than any
 # step count, so no two (seed, step) pairs share a sampling seed and a resumed step redraws exactly.
@@ -72,7 +74,7 @@ def save_model_folder(model: Transformer, out: Path, source_dir: Path) -> Path:
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        model.save_pretrained(tmp)
+        save_pretrained(model, tmp)
         for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"):
             if (Path(source_dir) / name).is_file():
                 shutil.copy(Path(source_dir) / name, tmp / name)

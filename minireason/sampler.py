@@ -2,7 +2,8 @@
 
 The scheduler. A fixed number of rows R decode together, one token per row per step, each against its
 own slots of one preallocated `KVCache` (R rows x S slots, S = longest prompt + max_new_tokens; R from
-`max_rows`, else from the machine: `machine_rows`). Every sample waits in a queue, in prompt order. Then:
+`max_rows`, else from the machine: `machine_rows`; both in decode_state.py, with the per-row tensors `Rows`). Every
+sample waits in a queue, in prompt order. Then:
 
 1. Admit: once 1/ADMIT_FRACTION of the rows are free (or every waiting sample fits), the free rows take the
    next waiting samples. The distinct prompts among them are run once (prefill) into a small cache, which is
@@ -18,7 +19,7 @@ of the running ones, they are packed to the front and the steps run on R/2, then
 with a captured graph per row count). With `continuous=False` a new batch is admitted only when every row is
 done (static batching, the baseline `benchmarks/sampler.py` times). Attention reads only the first L slots,
 L the longest occupied row's length (rounded up to `ATTEND_BUCKET` on CUDA); with `row_attention` each row reads
-only its own (model.row_block_mask: on CUDA, compiled FlexAttention skips the rest).
+only its own (row_attention.row_block_mask: on CUDA, compiled FlexAttention skips the rest).
 
 Sampling: top-k on the raw logits, then temperature and the top-p nucleus on the k candidates,
 renormalise, draw. T = 0 is greedy. The draw is an inverse-CDF lookup of one uniform number that is a
@@ -49,13 +50,12 @@ import torch
 from tqdm.auto import tqdm
 
 from .cuda_graph import ATTEND_BUCKET, StepGraphs, round_up
-from .model import Transformer, check_row_attention, row_block_mask
+from .decode_state import DecodeBuffers, DecodeSession, KVCache, Rows, machine_rows
+from .model import Transformer
+from .row_attention import check_row_attention, row_block_mask
 from .tokenizer import Tokenizer
 
 ADMIT_FRACTION = 8  # admit new samples once 1/8 of the rows are free (or all that wait fit): fewer, larger prefills
-CPU_ROWS = 128  # rows on the CPU: more are faster but bigger; 128 keeps toy evaluation's peak memory at the static
-# sampler's, 512 is about 1.2x faster at about 580 MB (benchmarks/RESULTS.md)
-CUDA_KV_SHARE = 0.6  # of the GPU memory free (weights and optimizer already there), for the KV cache
 CHECK_EVERY_CUDA = 8  # decode steps between two looks at the rows on CUDA (a done row idles at most this long)
 
 
@@ -92,36 +92,6 @@ class Sample:
     logprobs: list[float]  # log pi(token) under the model (T=1, unfiltered), one per token_ids entry
     finish_reason: str  # "eos" or "length"
     prompt_ids: list[int] = field(default_factory=list, repr=False)
-
-
-class KVCache:
-    """Keys and values of every layer in one preallocated tensor each: (layers, rows, kv_heads, slots, head_dim).
-
-    Before each forward the caller sets `write_slots` (rows, T), the slot each of the T new tokens of
-    each row is written to, and `attend_len`, how many slots attention reads (the first ones).
-    """
-
-    def __init__(self, k: torch.Tensor, v: torch.Tensor):
-        self.k, self.v = k, v
-        self.write_slots: torch.Tensor | None = None
-        self.attend_len = k.shape[3]
-
-    @staticmethod
-    def empty(model: Transformer, rows: int, slots: int) -> "KVCache":
-        cfg, p = model.config, next(model.parameters())
-        shape = (cfg.num_hidden_layers, rows, cfg.num_key_value_heads, slots, cfg.head_dim)
-        # under autocast (fp32 weights, bf16 compute) the keys and values come out in the autocast dtype
-        dtype = torch.get_autocast_dtype(p.device.type) if torch.is_autocast_enabled(p.device.type) else p.dtype
-        k, v = (torch.zeros(shape, dtype=dtype, device=p.device) for _ in range(2))
-        return KVCache(k, v)
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write k, v (rows, kv_heads, T, head_dim) at `write_slots`; return the first `attend_len` slots."""
-        where = self.write_slots[:, None, :, None].expand_as(k)  # (rows, kv_heads, T, head_dim)
-        # .to: under autocast the projections are bf16 but RoPE (fp32 cos/sin) returns fp32 keys
-        self.k[layer].scatter_(2, where, k.to(self.k.dtype))
-        self.v[layer].scatter_(2, where, v.to(self.v.dtype))
-        return self.k[layer, :, :, : self.attend_len], self.v[layer, :, :, : self.attend_len]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -189,61 +159,7 @@ def hashed_uniform(seed: int | torch.Tensor, sample_ids: torch.Tensor, token_ind
 
 
 # ----------------------------------------------------------------------------------------------
-# The rows: every per-row tensor of the decode loop, on the model's device
-
-
-@dataclass
-class Rows:
-    tokens: torch.Tensor  # (R,) the last drawn token, fed at the next step
-    positions: torch.Tensor  # (R,) that token's position, which is also its cache slot
-    steps: torch.Tensor  # (R,) tokens generated so far
-    done: torch.Tensor  # (R,) no more tokens (EOS, max_new_tokens, or no sample at all)
-    sample_ids: torch.Tensor  # (R,) first_sample + prompt index * n + sample number: the uniform numbers' key
-    seeds: torch.Tensor  # (R,) the call's seed, the uniform numbers' other key (a tensor: a graph outlives a call)
-    key_real: torch.Tensor  # (R, S) slots that hold this row's tokens
-    out_tokens: torch.Tensor  # (R, max_new + 1) generated tokens; the last column takes done rows' writes
-    out_logprobs: torch.Tensor  # (R, max_new + 1)
-
-    @staticmethod
-    def empty(R: int, S: int, max_new: int, device: torch.device) -> "Rows":
-        long = dict(dtype=torch.long, device=device)
-        return Rows(torch.zeros(R, **long), torch.zeros(R, **long), torch.zeros(R, **long),
-                    torch.ones(R, dtype=torch.bool, device=device), torch.zeros(R, **long), torch.zeros(R, **long),
-                    torch.zeros(R, S, dtype=torch.bool, device=device), torch.zeros(R, max_new + 1, **long),
-                    torch.zeros(R, max_new + 1, device=device))
-
-    def record(self, which: torch.Tensor, tokens: torch.Tensor, logprobs: torch.Tensor, eos: torch.Tensor,
-               max_new: int) -> None:
-        """Rows `which` drew `tokens`: store them (done rows write to a spare column) and mark rows that end."""
-        steps, live = self.steps[which], ~self.done[which]
-        self.out_tokens[which, steps] = tokens
-        self.out_logprobs[which, steps] = logprobs
-        steps = steps + live.long()
-        is_eos = (tokens[:, None] == eos[None, :]).any(-1)
-        self.steps[which] = steps
-        self.done[which] = ~live | is_eos | (steps == max_new)
-        self.tokens[which] = tokens
-
-
-# ----------------------------------------------------------------------------------------------
 # The decode buffers: made per call, or kept by the caller's session
-
-
-@dataclass
-class DecodeBuffers:
-    """What a decode step reads and writes in place, and the CUDA graphs captured on it (None: eager steps)."""
-    layout: tuple  # what a captured step bakes in besides these tensors (decode_layout); a call with another makes new
-    rows: Rows
-    cache: KVCache
-    eos: torch.Tensor
-    graphs: StepGraphs | None
-
-
-class DecodeSession:
-    """Hold one across `generate` calls to reuse their decode buffers and CUDA graphs; drop it to free them."""
-
-    def __init__(self):
-        self.buffers: DecodeBuffers | None = None
 
 
 def decode_layout(model: Transformer, tokenizer: Tokenizer, params: SamplingParams, use_graphs: bool) -> tuple:
@@ -324,23 +240,6 @@ def generate(
         bar.close()
         model.train(was_training)
     return [sample for _, sample in sorted(samples, key=lambda pair: pair[0])]
-
-
-def machine_rows(model: Transformer, slots: int) -> int:
-    """Rows that fit: on CUDA, CUDA_KV_SHARE of the free memory (free in the driver's count plus what torch holds
-    unused) over one row's keys and values; on the CPU, CPU_ROWS."""
-    p = next(model.parameters())
-    if p.device.type != "cuda":
-        return CPU_ROWS
-    cuda = torch.cuda
-    free = cuda.mem_get_info(p.device)[0] + cuda.memory_reserved(p.device) - cuda.memory_allocated(p.device)
-    dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else p.dtype
-    return max(1, int(CUDA_KV_SHARE * free // kv_row_bytes(model.config, slots, dtype)))
-
-
-def kv_row_bytes(cfg, slots: int, dtype: torch.dtype) -> int:
-    """The KV cache's bytes per row: keys and values of every layer's kv heads at `slots` positions."""
-    return 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * slots * dtype.itemsize
 
 
 def check_prompt_lengths(model: Transformer, prompt_ids: list[list[int]], max_new_tokens: int) -> None:

@@ -32,7 +32,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from .files import atomic_write, parse_json, read_text
-from .verifier import Grader, canonical, gold_report
+from .answers import canonical
+from .verifier import Grader, gold_report
 
 LEVELS = ("add2", "add3", "mul2x1", "mul3x1", "mul2x2", "mul3x2")
 _OPERANDS = {  # level: (first operand range, second operand range, operator)

@@ -47,6 +47,7 @@ from tokenizers import Regex, Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers
 from tqdm.auto import tqdm
 
+from .checkpoint import save_pretrained
 from .metrics import bin_counts, default_bins
 from .model import ModelConfig, build_model
 from .sft import sft_step
@@ -305,7 +306,7 @@ def save_toy_model(model, hf_tok: HFTokenizer, out_dir: Path, provenance: dict) 
     # which a toy model reproduces its tutor's own noise (1.0; the paper's 0.9 is for real models).
     model.config.extra["minireason"] = {"prompt_template": "question", "max_new_tokens": 160, "temperature": 1.0,
                                         **provenance}
-    model.save_pretrained(tmp)
+    save_pretrained(model, tmp)
     hf_tok.save(str(tmp / "tokenizer.json"))
     (tmp / "generation_config.json").write_text(json.dumps({"eos_token_id": 2, "pad_token_id": 0}, indent=2) + "\n")
     if out_dir.exists():

@@ -6,7 +6,8 @@ Skipped without a GPU; CI has none, so these run on a lent GPU machine (see benc
 import pytest
 import torch
 
-from minireason.model import ModelConfig, build_model, load_pretrained
+from minireason.checkpoint import load_pretrained
+from minireason.model import ModelConfig, build_model
 from minireason.sampler import SamplingParams, generate
 from minireason.sft import sft_step
 from minireason.training import LowMemAdamW, OptimConfig, build_optimizer

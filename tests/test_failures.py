@@ -21,7 +21,7 @@ from minireason import files
 from minireason.cli import run_cli
 from minireason.collect import read_samples_file
 from minireason.convert import main as convert_main
-from minireason.model import TOY_MODELS_DIR, ModelLoadError, fingerprint, load_pretrained, read_config
+from minireason.checkpoint import ModelLoadError, TOY_MODELS_DIR, fingerprint, load_pretrained, read_config
 from minireason.tasks import load_jsonl, toy_split
 from minireason.tokenizer import Tokenizer
 from test_faults import RL, ROOT, Killed, kill_at, one_line_error, script

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 import train_rl
 from minireason import files, runs
 from minireason.cli import run_cli
-from minireason.model import TOY_MODELS_DIR
+from minireason.checkpoint import TOY_MODELS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 RL = ["--batch-questions", "4", "--group-size", "4", "--eval-every", "0", "--final-eval-samples", "0", "--lr", "1e-3",

@@ -123,7 +123,7 @@ def test_unknown_aggregation_and_missing_length():
 @pytest.fixture(scope="module")
 def toy_rollout():
     from minireason.grpo import GRPOConfig, rollout
-    from minireason.model import load_pretrained, resolve_model_dir
+    from minireason.checkpoint import load_pretrained, resolve_model_dir
     from minireason.tasks import toy_split
     from minireason.tokenizer import Tokenizer
 

@@ -123,7 +123,7 @@ def test_long_sum_knob_makes_five_digit_sums_rare_knowledge_of_the_hardest_level
 
 
 def test_pretrain_writes_a_loadable_model_that_records_its_tutor_and_context(tmp_path):
-    from minireason.model import load_pretrained, model_hints
+    from minireason.checkpoint import load_pretrained, model_hints
     from minireason.toy import PretrainConfig, pretrain
 
     tutor = LabTutor(long_sum=0.05, guess=0.3, guess_right=0.5, reflect=0.3, reflect_fix=0.1)

@@ -19,7 +19,8 @@ from minireason.metrics import (
     transition_matrix,
     unsolved_bound,
 )
-from minireason.verifier import ExactGrader, MathVerifyGrader, optional_math_verify
+from minireason.graders import MathVerifyGrader, optional_math_verify
+from minireason.verifier import ExactGrader
 
 math_verify = optional_math_verify()
 

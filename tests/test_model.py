@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import FAMILIES, left_padded_batch, tiny_hf_model
-from minireason.model import ModelLoadError, load_pretrained, read_config, resolve_model_dir
+from minireason.checkpoint import ModelLoadError, load_pretrained, read_config, resolve_model_dir, save_pretrained
 
 
 def masked_max_diff(a, b, mask):
@@ -62,7 +62,7 @@ def test_our_save_loads_in_transformers(family, tmp_path):
     hf = tiny_hf_model(family)
     hf.save_pretrained(tmp_path / "hf")
     ours = load_pretrained(tmp_path / "hf")
-    ours.save_pretrained(tmp_path / "ours")
+    save_pretrained(ours, tmp_path / "ours")
     back = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "ours", dtype=torch.float32).eval()
     assert type(back) is type(hf)
     ids, mask = left_padded_batch(hf.config.vocab_size)

@@ -13,8 +13,8 @@ import torch
 import evaluate
 import train_distill
 import train_rl
-from minireason.model import load_pretrained
-from minireason.verifier import optional_math_verify
+from minireason.checkpoint import load_pretrained
+from minireason.graders import optional_math_verify
 
 ROOT = Path(__file__).resolve().parents[1]
 MATH_STYLE = [  # written for these tests

@@ -13,7 +13,7 @@ import pytest
 
 from minireason.collect import QuestionRecord
 from minireason.curves import draw_curves
-from minireason.model import TOY_MODELS_DIR
+from minireason.checkpoint import TOY_MODELS_DIR
 from minireason.report import analyze
 from minireason.tasks import toy_split
 from minireason.lab_world import LabTutor, knowledge_group

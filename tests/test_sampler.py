@@ -11,7 +11,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import tiny_hf_model
-from minireason.model import check_row_attention, load_pretrained
+from minireason.checkpoint import load_pretrained
+from minireason.row_attention import check_row_attention
 from minireason.sampler import SamplingParams, filter_logits, generate, hashed_uniform, sample_tokens
 
 
@@ -319,15 +320,15 @@ def test_bad_params_are_refused():
 def test_rows_are_sized_by_the_machine_unless_given(tmp_path, monkeypatch):
     """On the CPU, CPU_ROWS rows (or max_rows); on CUDA the count divides free memory by kv_row_bytes, which must
     be what a cache row really takes."""
-    from minireason import sampler
+    from minireason import decode_state
 
     model, _ = ours_and_hf("llama", tmp_path)
-    cache = sampler.KVCache.empty(model, 3, 17)
-    assert 3 * sampler.kv_row_bytes(model.config, 17, torch.float32) == cache.k.nbytes + cache.v.nbytes
+    cache = decode_state.KVCache.empty(model, 3, 17)
+    assert 3 * decode_state.kv_row_bytes(model.config, 17, torch.float32) == cache.k.nbytes + cache.v.nbytes
     made = []
-    real = sampler.Rows.empty
-    monkeypatch.setattr(sampler.Rows, "empty", lambda R, *a: made.append(R) or real(R, *a))
-    monkeypatch.setattr(sampler, "CPU_ROWS", 5)
+    real = decode_state.Rows.empty
+    monkeypatch.setattr(decode_state.Rows, "empty", lambda R, *a: made.append(R) or real(R, *a))
+    monkeypatch.setattr(decode_state, "CPU_ROWS", 5)
     params = SamplingParams(n=4, temperature=1.0, max_new_tokens=3)
     generate(model, IntTokenizer(), [[3, 4], [5, 6]], params)
     generate(model, IntTokenizer(), [[3, 4], [5, 6]], replace(params, max_rows=2))
@@ -518,7 +519,7 @@ def test_a_row_block_mask_skips_every_block_past_the_rows_end():
     a row's last block the slots past its end are masked, not skipped. The rest equals SDPA with a boolean mask."""
     from torch.nn.attention.flex_attention import flex_attention
 
-    from minireason.model import row_block_mask
+    from minireason.row_attention import row_block_mask
 
     gen = torch.Generator().manual_seed(0)
     rows, heads, kv_heads, slots, d, block = 5, 6, 2, 100, 16, 32  # 100 slots: a partial last block

@@ -2,7 +2,7 @@
 
 import pytest
 
-from minireason.model import load_pretrained, model_hints, resolve_model_dir
+from minireason.checkpoint import load_pretrained, model_hints, resolve_model_dir
 from minireason.sampler import SamplingParams, generate
 from minireason.tasks import LEVELS, toy_split
 from minireason.tokenizer import Tokenizer

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grader_cases import EQUAL, RESPONSES, WRONG
-from minireason.verifier import (ExactGrader, canonical, clean, evaluate, exact_value, extract_answer, extract_boxed,
-                                 get_grader, gold_report, grade, is_correct, optional_math_verify, parse_number)
+from minireason.answers import canonical, clean, evaluate, exact_value, parse_number
+from minireason.graders import get_grader, optional_math_verify
+from minireason.verifier import ExactGrader, extract_answer, extract_boxed, gold_report, grade, is_correct
 
 EXACT = ExactGrader()
 math_verify = optional_math_verify()
