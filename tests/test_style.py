@@ -43,23 +43,24 @@ def test_package_imports_only_at_the_top():
     assert not lazy, lazy
 
 
-def test_every_function_the_readme_names_exists():
+def test_every_function_the_readme_and_docs_name_exists():
     import importlib
     import re
 
     modules = {p.stem for p in (ROOT / "minireason").glob("*.py")}
-    named = [(m, f) for m, f in re.findall(r"`(\w+)\.(\w+)`", (ROOT / "README.md").read_text())
+    docs = "".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+    named = [(m, f) for m, f in re.findall(r"`(\w+)\.(\w+)`", docs)
              if m in modules and f not in ("py", "md", "json", "png")]
     missing = [f"{m}.{f}" for m, f in named if not hasattr(importlib.import_module(f"minireason.{m}"), f)]
     assert len(named) > 20 and not missing, missing
 
 
-def test_each_module_imports_only_modules_above_it_in_the_readme_table():
-    """The README's file table is the reading order, from the bottom layer up: a module may import only the
+def test_each_module_imports_only_modules_above_it_in_the_layout_table():
+    """The file table of docs/layout.md is the reading order, from the bottom layer up: a module may import only the
     modules listed before it (no upward imports, hence no cycles), and every module is listed."""
     import re
 
-    order = re.findall(r"^\| `minireason/(\w+)\.py` \|", (ROOT / "README.md").read_text(), re.M)
+    order = re.findall(r"^\| `minireason/(\w+)\.py` \|", (ROOT / "docs" / "layout.md").read_text(), re.M)
     package = {p.stem for p in (ROOT / "minireason").glob("*.py")} - {"__init__"}
     assert set(order) == package, package ^ set(order)
     upward = []
@@ -68,3 +69,12 @@ def test_each_module_imports_only_modules_above_it_in_the_readme_table():
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
         upward += [f"{name} imports {m}" for m in imported if m in order[i:]]
     assert not upward, upward
+
+
+def test_the_read_first_path_fits_one_sitting():
+    """The README's read-first list names six files of at most benchmarks/read_path.py's LIMIT lines in all."""
+    from benchmarks.read_path import LIMIT, read_first_files
+
+    files = read_first_files()
+    assert len(files) == 6 and all(f.is_file() for f in files)
+    assert sum(len(f.read_text().splitlines()) for f in files) <= LIMIT
