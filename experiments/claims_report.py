@@ -515,8 +515,16 @@ def header(lab: Path, settings: dict) -> list[str]:
             f"k = {k} samples per question of the toy test set ({questions}), bins by the world's base; GRPO over "
             f"{settings['seeds']} seeds (`train_rl.py` toy defaults); distillation pool "
             f"{settings['distillation pool']} train questions. Tutor flags (`python -m minireason.lab_world`): "
-            f"{worlds}. Of RL's train questions that need a rare fact, {locality or 'every world keeps all'}.",
-            "", note("why"), "", note("changes"), ""]
+            f"{worlds}. Of RL's train questions that need a rare fact, {locality or 'every world keeps all'}.", ""]
+
+
+def opening_screen(lab: Path, verdicts: dict, settings: dict) -> list[str]:
+    """The page's first screen: every claim's verdict per world, then, for a full lab whose runs have been read
+    (claims_notes.md's `summary-FOLDER`, written after them), one sentence of why a claim."""
+    summary = f"summary-{lab.name}"
+    full_lab = not settings["mini"] and not settings["fast"]
+    why = ["", note(summary)] if full_lab and f"<!-- {summary} -->" in NOTES.read_text() else []
+    return verdict_table(verdicts, settings["k"]) + why + [""]
 
 
 def verdict_table(verdicts: dict, k: int) -> list[str]:
@@ -571,7 +579,7 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
         fig_dir.mkdir(parents=True, exist_ok=True)
         sections, verdicts = claim_sections(lab, worlds)
         figures = claim_figures(fig_dir, worlds)
-        lines += verdict_table(verdicts, settings["k"])
+        lines += opening_screen(lab, verdicts, settings) + [note("why"), "", note("changes")]
         findings = f"findings-{lab.name}"  # written after this k = 256 lab's runs, about them only
         full_lab = not settings["mini"] and not settings["fast"]
         lines += ["", note(findings)] if full_lab and f"<!-- {findings} -->" in NOTES.read_text() else []
@@ -584,7 +592,7 @@ def write_claims(lab: Path, settings: dict, page: Path | None = None) -> Path:
             lines += sections.get(key, ["Pending: its runs have not finished."])
         lines += detail_lines(lab, page, settings["fast"])
     else:
-        lines += ["No evaluation yet: the runs are pending."]
+        lines += [note("why"), "", note("changes"), "", "No evaluation yet: the runs are pending."]
     lines += times_lines(lab)
     atomic_write(page, "\n".join(lines) + "\n")
     return page
