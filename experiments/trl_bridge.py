@@ -45,6 +45,14 @@ from minireason.verifier import grade  # noqa: E402
 LOSS_TYPES = {"token": "dapo", "sequence": "grpo", "constant": "dr_grpo"}  # our aggregation -> TRL's loss_type
 # Our setting -> (TRL's GRPOConfig field, its value from our config). Settings the bridge reads itself (the model,
 # data, template, grader, reward, out, device) have no TRL field; every other flag outside this map is refused.
+TRAINING_MAP = {  # what both scripts share: the optimizer, its schedule, the seed
+    "lr": ("learning_rate", lambda c: c.lr),
+    "weight_decay": ("weight_decay", lambda c: c.weight_decay),
+    "warmup": ("warmup_steps", lambda c: c.warmup),
+    "grad_clip": ("max_grad_norm", lambda c: c.grad_clip),
+    "seed": ("seed", lambda c: c.seed),
+    "grad_checkpointing": ("activation_checkpointing", lambda c: c.grad_checkpointing),
+}
 RL_MAP = {
     "steps": ("max_steps", lambda c: c.steps),
     "batch_questions": ("per_device_train_batch_size", lambda c: c.batch_questions * c.group_size),
@@ -52,27 +60,17 @@ RL_MAP = {
     "temperature": ("temperature", lambda c: c.temperature),
     "top_k": ("top_k", lambda c: c.top_k),
     "max_new_tokens": ("max_completion_length", lambda c: c.max_new_tokens),
-    "lr": ("learning_rate", lambda c: c.lr),
-    "weight_decay": ("weight_decay", lambda c: c.weight_decay),
-    "warmup": ("warmup_steps", lambda c: c.warmup),
-    "grad_clip": ("max_grad_norm", lambda c: c.grad_clip),
     "clip_eps": ("epsilon", lambda c: c.clip_eps),
     "mu": ("num_iterations", lambda c: c.mu),
     "aggregation": ("loss_type", lambda c: LOSS_TYPES[c.aggregation]),
     "scale_std": ("scale_rewards", lambda c: "group" if c.scale_std else "none"),
     "beta": ("beta", lambda c: c.beta),
-    "seed": ("seed", lambda c: c.seed),
-    "grad_checkpointing": ("activation_checkpointing", lambda c: c.grad_checkpointing),
+    **TRAINING_MAP,
 }
 SFT_MAP = {
-    "lr": ("learning_rate", lambda c: c.lr),
-    "weight_decay": ("weight_decay", lambda c: c.weight_decay),
-    "warmup": ("warmup_steps", lambda c: c.warmup),
-    "grad_clip": ("max_grad_norm", lambda c: c.grad_clip),
     "epochs": ("num_train_epochs", lambda c: c.epochs),
     "batch_size": ("per_device_train_batch_size", lambda c: c.batch_size),
-    "seed": ("seed", lambda c: c.seed),
-    "grad_checkpointing": ("activation_checkpointing", lambda c: c.grad_checkpointing),
+    **TRAINING_MAP,
 }
 READ_HERE = {"model", "student", "data", "template", "grader", "reward", "out", "device", "sft_data", "overwrite"}
 FIXED = dict(adam_beta1=0.9, adam_beta2=0.99, lr_scheduler_type="constant_with_warmup", logging_steps=1,
@@ -180,7 +178,9 @@ def run_sft(argv: list[str]) -> Path:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    argv, _ = bridge_args(argv, train_distill.DistillConfig)
+    argv, extra = bridge_args(argv, train_distill.DistillConfig)
+    if extra:
+        raise ValueError("--vllm is for rl: sft generates nothing")
     refuse_unmapped(train_distill.DistillConfig, SFT_MAP, argv)
     cfg, _ = resolve_config(train_distill.DistillConfig, argv, "student", __doc__, train_distill.PRESETS,
                             train_distill.derived)
