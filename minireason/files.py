@@ -57,20 +57,17 @@ def written_whole(path: str | os.PathLike) -> Iterator[Path]:
 
 
 TMP_SUFFIX = ".tmp"
-_TEMPORARY = re.compile(r"\.(\d+)\.tmp$")  # written_whole's names: the writer's pid before the suffix
+_TEMPORARY = re.compile(rf"\.(\d+){re.escape(TMP_SUFFIX)}$")  # written_whole's names: the writer's pid, the suffix
 
 
-def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
+def sweep_temporaries(folder: str | os.PathLike) -> None:
     """Remove the temporary files (`written_whole`'s) in folder whose process is no longer running, naming
-    each; a live process's are left alone. The removed paths."""
-    removed = []
+    each; a live process's are left alone."""
     for path in sorted(Path(folder).glob(f"*{TMP_SUFFIX}")):
         m = _TEMPORARY.search(path.name)
         if m and path.is_file() and not _running(int(m.group(1))):
             path.unlink(missing_ok=True)
             print(f"removed {path}, a temporary file left by process {m.group(1)}, which is no longer running")
-            removed.append(path)
-    return removed
 
 
 def _running(pid: int) -> bool:
