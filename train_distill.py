@@ -167,9 +167,10 @@ def main(argv=None) -> None:
                              tok.pad_id, step, cfg.micro_batch_tokens, run.autocast)
         except NonFiniteError as e:
             raise run.stop(e) from None
+        seconds = time.time() - t0
         log.write({"step": step + 1, "epoch": epoch, "loss": stats["loss"], "grad_norm": stats["grad_norm"],
-                   "lr": optimizer.param_groups[0]["lr"], "tokens": stats["tokens"],
-                   "tokens_per_s": round(stats["tokens"] / (time.time() - t0), 1)})
+                   "lr": optimizer.param_groups[0]["lr"], "tokens": stats["tokens"], "step_s": round(seconds, 3),
+                   "tokens_per_s": round(stats["tokens"] / seconds, 1)})
         bar.set_postfix(loss=f"{stats['loss']:.4f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total_steps:
             save_checkpoint(run.out, step + 1, model, optimizer, run.source)

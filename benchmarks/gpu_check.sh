@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Everything a lent GPU machine checks, in one go, most valuable first, within 6 minutes of time limits (340 s): the
+# Everything a lent GPU machine checks, in one go, most valuable first, within 6 minutes of time limits (360 s): the
 # CUDA tests (graphs against eager, the first thing a GPU must confirm); the sampler at fixed lengths (Qwen2.5-0.5B,
 # against transformers `generate`, and again with the graphs kept in a session); a 20-step slice of the default toy
-# RL run (captures every rollout); the sampler on the length mix (continuous vs static batching); the GRPO-step
+# RL run (captures every rollout); ours against TRL (GRPO with transformers' generate, then SFT; each row is printed
+# as it is measured, so a timeout keeps the GRPO pair); the sampler on the length mix (continuous vs static batching); the GRPO-step
 # benchmark (1.5B, micro-batch 8192: the 24 GB recipe); decode attention by row length (FlexAttention against SDPA);
 # the ATen ops CUDA dispatches in a decode step. The --mini claim lab on the GPU is gpu_lab.sh's.
 #
@@ -31,14 +32,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu
 $py -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)" \
     >> "$out/gpu.txt" 2>&1
 cat "$out/gpu.txt"
-step tests 75 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py
+step tests 70 $py -m pytest -q -p no:cacheprovider tests/test_cuda.py
 step sampler 55 $py benchmarks/sampler.py --shapes qwen2.5-0.5b --batches 256 --json "$out/sampler.json"
 step train_rl 50 $py train_rl.py --out /tmp/minireason-rl-gpu --overwrite --steps 20 --eval-every 0 \
     --final-eval-samples 0
-step sampler_mix 55 $py benchmarks/sampler.py --shapes qwen2.5-0.5b --lengths mix --batches 256 --samples 512 \
+step vs_trl 50 $py benchmarks/vs_trl.py --device cuda --rounds 1 --grpo-steps 2 --sft-steps 3 --json "$out/vs_trl.json"
+step sampler_mix 45 $py benchmarks/sampler.py --shapes qwen2.5-0.5b --lengths mix --batches 256 --samples 512 \
     --json "$out/sampler-mix.json"
-step grpo_step 55 $py benchmarks/grpo_step.py
-step row_attention 30 $py benchmarks/row_attention.py --shapes qwen2.5-0.5b
+step grpo_step 45 $py benchmarks/grpo_step.py
+step row_attention 25 $py benchmarks/row_attention.py --shapes qwen2.5-0.5b
 step decode_ops 20 $py benchmarks/decode_ops.py --device cuda
 echo "status (also in $status):"
 cat "$status"

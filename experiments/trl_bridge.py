@@ -153,7 +153,8 @@ def finish_run(cfg, trainer, source: Path) -> Path:
     return final
 
 
-def run_rl(argv: list[str]) -> Path:
+def rl_trainer(argv: list[str]):
+    """train_rl.py's flags as a GRPOTrainer, not yet trained: (our config, the trainer, the source model folder)."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -170,11 +171,11 @@ def run_rl(argv: list[str]) -> Path:
     data = Dataset.from_list([{"prompt": format_prompt(p.question, cfg.template), "id": p.id} for p in train])
     trainer = GRPOTrainer(model=model, reward_funcs=reward_function(cfg, grader, {p.id: p for p in train}),
                           args=GRPOConfig(**settings), train_dataset=data, processing_class=tok)
-    trainer.train()
-    return finish_run(cfg, trainer, source)
+    return cfg, trainer, source
 
 
-def run_sft(argv: list[str]) -> Path:
+def sft_trainer(argv: list[str]):
+    """train_distill.py's flags and --sft-data as an SFTTrainer, not yet trained: (config, trainer, source)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -195,8 +196,7 @@ def run_sft(argv: list[str]) -> Path:
     data = Dataset.from_list([{"prompt": format_prompt(e.question, cfg.template), "completion": e.response}
                               for e in examples])
     trainer = SFTTrainer(model=model, args=SFTConfig(**settings), train_dataset=data, processing_class=tok)
-    trainer.train()
-    return finish_run(cfg, trainer, source)
+    return cfg, trainer, source
 
 
 @releasing_locks
@@ -204,7 +204,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in ("rl", "sft"):
         raise ValueError("usage: experiments/trl_bridge.py {rl,sft} [train_rl.py's or train_distill.py's flags]")
-    (run_rl if argv[0] == "rl" else run_sft)(argv[1:])
+    cfg, trainer, source = (rl_trainer if argv[0] == "rl" else sft_trainer)(argv[1:])
+    trainer.train()
+    finish_run(cfg, trainer, source)
 
 
 if __name__ == "__main__":
