@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .fused import FusedLinear, keep_checkpoint_names
-from .row_attention import flex_attention_for
+from .row_attention import row_attention
 
 if TYPE_CHECKING:  # importing it imports torch._dynamo: at run time only where a block mask is made
     from torch.nn.attention.flex_attention import BlockMask
@@ -150,10 +150,7 @@ class Attention(nn.Module):
         if kv_cache is not None:
             k, v = kv_cache.update(self.layer, k, v)  # (B, kv_heads, S, head_dim): every cached slot it returns
         if mask is not None and not isinstance(mask, torch.Tensor):  # a block mask: each row reads its own slots
-            # q .to: under autocast RoPE returns fp32 queries beside the cache's bf16 keys, and FlexAttention
-            # (unlike SDPA) does not cast them
-            flex = flex_attention_for(k.device.type)
-            y = flex(q.to(k.dtype), k, v, block_mask=mask, enable_gqa=self.n_kv != self.n_heads)
+            y = row_attention(q, k, v, mask, enable_gqa=self.n_kv != self.n_heads)
         elif T == 1 and self.n_kv != self.n_heads:
             y = grouped_decode_attention(q, k, v, mask)
         else:

@@ -398,7 +398,7 @@ class CaptureUnsafe(TorchDispatchMode):
 
 def decode_step_ops(monkeypatch, tmp_path, plant=None, row_attention=False) -> list[str]:
     """The capture-unsafe ops of the sampler's decode steps (what a CUDA graph replays), on the CPU."""
-    from minireason import model as model_module
+    from minireason import row_attention as row_module
     from minireason import sampler
 
     model, _ = ours_and_hf("qwen2", tmp_path)
@@ -411,13 +411,13 @@ def decode_step_ops(monkeypatch, tmp_path, plant=None, row_attention=False) -> l
                 plant(rows)
 
     monkeypatch.setattr(sampler, "decode_step", watched)
-    flex = model_module.flex_attention_for("cpu")
+    flex = row_module.flex_attention_for("cpu")
 
     def flex_unwatched(*args, **kwargs):  # row_attention's kernel (on CUDA one compiled kernel) is not looked into
         with torch.utils._python_dispatch._disable_current_modes():
             return flex(*args, **kwargs)
 
-    monkeypatch.setattr(model_module, "flex_attention_for", lambda device_type: flex_unwatched)
+    monkeypatch.setattr(row_module, "flex_attention_for", lambda device_type: flex_unwatched)
     generate(model, IntTokenizer(), [" ".join(map(str, p)) for p in DIFFERENT],
              SamplingParams(n=2, max_new_tokens=8, temperature=0.9, top_k=20, top_p=0.9, row_attention=row_attention))
     return unsafe.seen
@@ -534,6 +534,34 @@ def test_a_row_block_mask_skips_every_block_past_the_rows_end():
     out = torch.compile(flex_attention)(q, k, v, block_mask=row_block_mask(ends, slots, block), enable_gqa=True)
     assert out.isfinite().all()
     assert (out - reference).abs().max().item() < 1e-5
+
+
+@needs_row_attention
+def test_compiled_row_attention_compiles_once_for_every_row_count_and_length(monkeypatch):
+    """What torch.compile decides (its guards; a counting backend stands in for CUDA's compiler): over steps whose
+    row counts and slot counts change, compiled FlexAttention compiles once for every row count of 2 or more and
+    once for a single row (a size of 1 is always specialized). Before the sizes were marked dynamic and the block
+    indices copied per row (an expand: stride 0 at rows > 1, not at 1) it compiled 4 times over these steps."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    from minireason import row_attention as row_module
+
+    compiles = []
+    counted = torch.compile(flex_attention, backend=lambda gm, inputs: compiles.append(1) or gm.forward, dynamic=True)
+    monkeypatch.setattr(row_module, "flex_attention_for", lambda device_type: counted)
+    monkeypatch.setattr(row_module, "COMPILED_ON", ("cuda", "cpu"))  # as on CUDA, here
+    torch._dynamo.reset()
+    gen = torch.Generator().manual_seed(0)
+    for rows, slots in [(2, 256), (3, 256), (5, 384), (1, 384), (4, 512), (7, 640), (1, 512), (6, 256)]:
+        q = torch.randn(rows, 6, 1, 16, generator=gen)
+        k, v = (torch.randn(rows, 2, slots, 16, generator=gen) for _ in range(2))
+        ends = torch.randint(1, slots + 1, (rows,), generator=gen)
+        out = row_module.row_attention(q, k, v, row_module.row_block_mask(ends, slots), enable_gqa=True)
+        real = torch.arange(slots) < ends[:, None]
+        reference = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=real[:, None, None, :],
+                                                                     enable_gqa=True)
+        assert (out - reference).abs().max().item() < 1e-5
+    assert len(compiles) == 2
 
 
 class ReplayedStep:
