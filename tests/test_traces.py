@@ -5,6 +5,7 @@ process to lock the folder sweeps a dead one's, naming each file."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -122,7 +123,11 @@ def test_a_signal_inside_a_write_removes_its_temporary_file(tmp_path, signal_nam
     child = (f"import os, signal, sys\nfrom minireason import files\nfrom minireason.cli import run_cli\n"
              f"def pieces():\n    yield 'half'\n    os.kill(os.getpid(), signal.{signal_name})\n    yield 'rest'\n"
              f"run_cli(lambda: files.atomic_write(sys.argv[1], pieces()))\n")
-    r = subprocess.run([sys.executable, "-c", child, str(target)], cwd=ROOT, capture_output=True, text=True)
+    # As from a terminal: a shell's background job starts with SIGINT ignored, and a Python started so never turns
+    # SIGINT into KeyboardInterrupt (the child would finish its write, exit 0, and test nothing)
+    as_from_a_terminal = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    r = subprocess.run([sys.executable, "-c", child, str(target)], cwd=ROOT, capture_output=True, text=True,
+                       preexec_fn=as_from_a_terminal)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert os.listdir(tmp_path) == []
 
