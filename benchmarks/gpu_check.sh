@@ -3,9 +3,10 @@
 # CUDA tests (graphs against eager, the first thing a GPU must confirm); the sampler at fixed lengths (Qwen2.5-0.5B,
 # against transformers `generate`, and again with the graphs kept in a session); a 20-step slice of the default toy
 # RL run (captures every rollout); ours against TRL (GRPO with transformers' generate, then SFT; each row is printed
-# as it is measured, so a timeout keeps the GRPO pair); the sampler on the length mix (continuous vs static batching); the GRPO-step
-# benchmark (1.5B, micro-batch 8192: the 24 GB recipe); decode attention by row length (FlexAttention against SDPA);
-# the ATen ops CUDA dispatches in a decode step. The --mini claim lab on the GPU is gpu_lab.sh's.
+# as it is measured, so a timeout keeps the GRPO pair; it needs trl and datasets installed there); the sampler on the
+# length mix (continuous vs static batching); the GRPO-step benchmark (1.5B, micro-batch 8192: the 24 GB recipe);
+# decode attention by row length (FlexAttention against SDPA); the ATen ops CUDA dispatches in a decode step. The
+# --mini claim lab on the GPU is gpu_lab.sh's.
 #
 # Logs go to $OUT (the device tool's folder) or runs/gpu-check, one per step, and status.txt gets a line per step:
 # its name, exit status (124: it ran out of its time limit), seconds and limit. A step that hangs or fails still

@@ -160,5 +160,6 @@ def summary(rows: list[dict]) -> str:
             lines.append(f"| {kind} | {e} | {med[e]:.3f} | {peak} | {tokens} | {ratio} |")
     return "\n".join(lines)
 
+
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
 """The TRL bridge (experiments/trl_bridge.py): two GRPO steps and two SFT steps of our configs through TRL on the
 toy base. The output folder loads with our loader, its config records TRL's settings, and a flag with no TRL
-equivalent is refused in one line. And the exact check: our GRPO loss and gradient equal TRL's on one fixed rollout.
+equivalent is refused in one line. And the exact checks: our GRPO loss and gradient equal TRL's on one fixed rollout,
+and our SFT tokens, loss and gradient equal SFTTrainer's.
 Skipped without trl (an optional dependency, like math-verify)."""
 
 import json
@@ -133,7 +134,6 @@ def test_our_grpo_loss_and_gradient_equal_trls_on_one_fixed_rollout(aggregation,
     worst = max((our_grads[name] - g).abs().max().item() for name, g in trl_grads.items())
     scale = max(g.abs().max().item() for g in trl_grads.values())
     assert worst < 1e-6, (worst, scale)
-
 
 
 def test_our_sft_tokens_loss_and_gradient_equal_trls(tmp_path):
