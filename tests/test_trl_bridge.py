@@ -85,7 +85,7 @@ def test_our_grpo_loss_and_gradient_equal_trls_on_one_fixed_rollout(aggregation,
     the loss and every parameter's gradient agree to 1e-6 for each aggregation TRL has (dapo, grpo, dr_grpo).
     The model is in eval mode (toy models have no dropout), where TRL's loss needs no training-loop state. Both
     engines run in float64, so that what is compared is the two computations, not float32 rounding (in float32 the
-    losses agree to 1e-6 but the gradients only to about 1e-5: the two models sum in other orders)."""
+    losses agree to 1e-6 but the gradients only to about 6e-6: the two models sum in other orders)."""
     source, G, max_new = resolve_model_dir("toy-base"), 4, 12
     tok = Tokenizer.from_dir(source)
     gen = torch.Generator().manual_seed(0)
