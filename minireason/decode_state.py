@@ -44,10 +44,14 @@ class KVCache:
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write k, v (rows, kv_heads, T, head_dim) at `write_slots`; return the first `attend_len` slots."""
-        where = self.write_slots[:, None, :, None].expand_as(k)  # (rows, kv_heads, T, head_dim)
+        rows, kv_heads, slots, head_dim = self.k.shape[1:]
+        # each (row, head, token)'s slot as a row of the layer's cache seen as (rows * kv_heads * slots, head_dim):
+        # index_copy_ (on the CPU scatter_ of bf16 is 15x slower, 200 us a call against 11 us at 128 rows)
+        first = torch.arange(rows * kv_heads, device=k.device).view(rows, kv_heads, 1) * slots
+        where = (first + self.write_slots[:, None, :]).flatten()  # (rows * kv_heads * T,)
         # .to: under autocast the projections are bf16 but RoPE (fp32 cos/sin) returns fp32 keys
-        self.k[layer].scatter_(2, where, k.to(self.k.dtype))
-        self.v[layer].scatter_(2, where, v.to(self.v.dtype))
+        self.k[layer].view(-1, head_dim).index_copy_(0, where, k.to(self.k.dtype).reshape(-1, head_dim))
+        self.v[layer].view(-1, head_dim).index_copy_(0, where, v.to(self.v.dtype).reshape(-1, head_dim))
         return self.k[layer, :, :, : self.attend_len], self.v[layer, :, :, : self.attend_len]
 
 
