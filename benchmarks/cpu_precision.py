@@ -15,7 +15,8 @@ process, the variants alternating so that a machine busy for a while slows them 
 `autocast` and `mixed` are experiments (the sampler has no such mode; `mixed` patches the model's decode attention and
 the cache's dtype in the measured process). `--old` adds the fp32 and bf16 runs of an older commit's sampler.
 Reported per run: seconds, generated tokens, tokens/s and peak resident memory. Samples differ between precisions
-(the last bits of the logits move a draw near a boundary), not between commits at one precision.
+(the last bits of the logits move a draw near a boundary); between commits at one precision only where the older
+sampler draws other random numbers (4b74a6f does; a20423b does not).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def matmul_rates(rows: int = 128) -> None:
     for d_in, d_out, name in ((192, 320, "q, k, v"), (192, 192, "o"), (192, 1024, "gate, up"), (512, 192, "down"),
                               (192, 85, "lm_head")):
         x, w = torch.randn(rows, d_in), torch.randn(d_out, d_in)
-        fp32, bf16 = best_us(lambda: F.linear(x, w)), best_us(lambda: F.linear(x.bfloat16(), w.bfloat16()))
+        x16, w16 = x.bfloat16(), w.bfloat16()  # cast once: the product alone is timed
+        fp32, bf16 = best_us(lambda: F.linear(x, w)), best_us(lambda: F.linear(x16, w16))
         flops = 2 * rows * d_in * d_out / 1e3  # per us -> GFLOP/s
         print(f"| {name} {d_in}->{d_out} | {fp32:.0f} | {bf16:.0f} | {flops / fp32:.0f} | {flops / bf16:.0f} |")
 
